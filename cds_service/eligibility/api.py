@@ -1,0 +1,123 @@
+"""Entry points: FHIR resources (or a Bundle) of one patient in, an Assessment out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from typing import Any
+
+from cds_service.eligibility import exclusion as ex
+from cds_service.eligibility import inclusion as inc
+from cds_service.eligibility.assessment import Assessment
+from cds_service.eligibility.context import Context
+from cds_service.eligibility.overall import overall_status
+from cds_service.eligibility.params import Params, load_params
+from cds_service.eligibility.timeline import build_timeline, chart_data
+from fhir_mappings.extract import RecordError, build_record
+from fhir_mappings.facts import PatientRecord
+from fhir_mappings.valuesets import ValueSets, default_valuesets
+
+
+class BundleError(ValueError):
+    """The input is not a Bundle of exactly one patient's data; the message says what is wrong."""
+
+
+_default_params: Params | None = None
+
+
+def _params(params: Params | None) -> Params:
+    global _default_params
+    if params is not None:
+        return params
+    if _default_params is None:
+        _default_params = load_params()
+    return _default_params
+
+
+def assess_record(record: PatientRecord, *, as_of: date, params: Params) -> Assessment:
+    """The eighteen criteria, in protocol order, and the overall status. Pure."""
+    ctx = Context(record=record, as_of=as_of, params=params, unused_notes=[])
+    timeline = build_timeline(ctx.labs("igg4"), ctx.therapies, as_of, params)
+    i4 = inc.major_organ_involvement(ctx)
+    criteria = [
+        inc.i1_diagnosis(ctx),
+        inc.i2_age(ctx),
+        inc.i3_baseline(ctx, timeline),
+        i4,
+        inc.i5_reelevation(ctx, timeline),
+        inc.i6_consent(ctx),
+        inc.i7_contraception(ctx),
+        ex.e1_responder_index(ctx),
+        ex.e2_no_major_organ(i4),
+        ex.e3_infection(ctx),
+        ex.e4_malignancy(ctx),
+        ex.e5_immunodeficiency(ctx),
+        ex.e6_comorbidity(ctx),
+        ex.e7_rheumatic(ctx),
+        ex.e8_other_trial(ctx),
+        ex.e9_substance(ctx),
+        ex.e10_pregnancy(ctx),
+        ex.e11_labs(ctx),
+    ]
+    issues = [str(i) for i in record.issues]
+    issues += [
+        f"{lab.ref}: {lab.analyte} result not used: {lab.problem}"
+        for lab in record.labs
+        if lab.problem
+    ]
+    issues += [f"{d.ref}: not used: {d.problem}" for d in record.diagnoses if d.problem]
+    later = sum(1 for lab in record.labs if lab.when is not None and lab.when.day > as_of)
+    if later:
+        issues.append(f"{later} result(s) dated after {as_of.isoformat()} ignored")
+    return Assessment(
+        trial=params.trial,
+        patient=record.patient.ref,
+        as_of=as_of,
+        status=overall_status(criteria),
+        criteria=criteria,
+        igg4=chart_data(timeline, params),
+        data_issues=issues,
+        parameters={"reelevation_rule": params.reelevation_rule},
+    )
+
+
+def assess_resources(
+    resources: Iterable[Mapping[str, Any]],
+    *,
+    as_of: date | None = None,
+    params: Params | None = None,
+    patient_ref: str | None = None,
+    valuesets: ValueSets | None = None,
+) -> Assessment:
+    """Assess one patient from raw FHIR R4 resource dicts (the Patient and its data)."""
+    try:
+        record = build_record(resources, valuesets or default_valuesets(), patient_ref)
+    except RecordError as exc:
+        raise BundleError(str(exc)) from exc
+    return assess_record(record, as_of=as_of or date.today(), params=_params(params))
+
+
+def bundle_resources(bundle: Any) -> Iterator[Mapping[str, Any]]:
+    """The resources of a Bundle's entries (any Bundle type)."""
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
+        kind = bundle.get("resourceType") if isinstance(bundle, Mapping) else type(bundle).__name__
+        raise BundleError(f"expected a FHIR Bundle, got {kind or 'JSON without resourceType'}")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise BundleError("Bundle.entry is not a list")
+    for entry in entries:
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
+            yield entry["resource"]
+
+
+def assess_bundle(
+    bundle: Any,
+    *,
+    as_of: date | None = None,
+    params: Params | None = None,
+    valuesets: ValueSets | None = None,
+) -> Assessment:
+    """Assess the one patient of a Bundle; BundleError when it holds no Patient or several."""
+    return assess_resources(
+        list(bundle_resources(bundle)), as_of=as_of, params=params, valuesets=valuesets
+    )

@@ -1,0 +1,1 @@
+"""Raw FHIR R4 JSON to clinical facts. Knows nothing of Flask or HTTP."""

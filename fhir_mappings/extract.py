@@ -1,0 +1,588 @@
+"""Raw FHIR R4 resources (plain dicts) to clinical facts.
+
+The fast path reads only the fields the criteria need; it does no model validation (fhir.resources
+costs ~0.1 ms a resource and is kept for fixtures and for what the service writes). Anything that
+cannot be used is kept with its reason, or recorded as an ``Issue``: never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhir_mappings.dates import parse_fhir_date, period_bounds
+from fhir_mappings.facts import (
+    Coding,
+    Diagnosis,
+    Enrolment,
+    FuzzyDate,
+    Issue,
+    LabResult,
+    PatientFacts,
+    PatientRecord,
+    ProcedureFact,
+    Quantity,
+    Therapy,
+)
+from fhir_mappings.units import UnitError, conversion_factor, normalise_unit, to_decimal
+from fhir_mappings.valuesets import INTERPRETATION, RXNORM, ValueSets
+
+USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
+UNUSABLE_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+OMB_BLACK = "2054-5"
+# Analytes reported as coded findings (positive/negative), possibly sent as quantities.
+QUALITATIVE = frozenset({"hbsag", "hiv", "hcv-ab", "hcv-rna", "igra", "hcg", "pregnancy-status"})
+
+
+class RecordError(ValueError):
+    """The resources do not describe exactly one patient."""
+
+
+def codings_of(concept: Any) -> tuple[Coding, ...]:
+    if not isinstance(concept, Mapping):
+        return ()
+    out = []
+    for c in concept.get("coding") or ():
+        if isinstance(c, Mapping) and isinstance(c.get("code"), str):
+            system = c.get("system") if isinstance(c.get("system"), str) else ""
+            display = c.get("display") if isinstance(c.get("display"), str) else None
+            out.append(Coding(system, c["code"], display))
+    return tuple(out)
+
+
+def text_of(concept: Any) -> str | None:
+    if isinstance(concept, Mapping) and isinstance(concept.get("text"), str):
+        return str(concept["text"])
+    return None
+
+
+def status_code(concept: Any) -> str | None:
+    """The code of a CodeableConcept status (Condition.clinicalStatus, verificationStatus)."""
+    for c in codings_of(concept):
+        return c.code
+    text = text_of(concept)
+    return text.lower() if text else None
+
+
+def reference_id(ref: Any) -> str | None:
+    """The "Type/id" tail of a Reference (relative, absolute or with _history)."""
+    if not isinstance(ref, Mapping):
+        return None
+    value = ref.get("reference")
+    if not isinstance(value, str):
+        return None
+    parts = value.split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}"
+    return value
+
+
+# --- Patient -----------------------------------------------------------------------------------
+
+
+def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
+    black: bool | None = None
+    for ext in res.get("extension") or ():
+        if isinstance(ext, Mapping) and ext.get("url") == US_CORE_RACE:
+            black = False
+            for sub in ext.get("extension") or ():
+                if not isinstance(sub, Mapping) or sub.get("url") != "ombCategory":
+                    continue
+                coding = sub.get("valueCoding") or {}
+                if isinstance(coding, Mapping) and coding.get("code") == OMB_BLACK:
+                    black = True
+    gender = res.get("gender") if isinstance(res.get("gender"), str) else None
+    return PatientFacts(
+        ref=f"Patient/{res.get('id')}",
+        birth_date=parse_fhir_date(res.get("birthDate")),
+        gender=gender,
+        black=black,
+        display_name=_display_name(res),
+    )
+
+
+def _display_name(res: Mapping[str, Any]) -> str | None:
+    for name in res.get("name") or ():
+        if not isinstance(name, Mapping):
+            continue
+        if isinstance(name.get("text"), str):
+            return str(name["text"])
+        given = " ".join(g for g in name.get("given") or () if isinstance(g, str))
+        family = name.get("family") if isinstance(name.get("family"), str) else ""
+        full = f"{given} {family}".strip()
+        if full:
+            return full
+    return None
+
+
+# --- Observation -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Unrecognised:
+    counts: Counter[str] = field(default_factory=Counter)
+    first_ref: dict[str, str] = field(default_factory=dict)
+
+
+def extract_observation(
+    res: Mapping[str, Any], vs: ValueSets, unrecognised: _Unrecognised | None = None
+) -> list[LabResult]:
+    """The lab results in an Observation: its own value and any recognised component."""
+    ref = f"Observation/{res.get('id')}"
+    status = res.get("status") if isinstance(res.get("status"), str) else None
+    when = _effective(res)
+    out: list[LabResult] = []
+    analyte, coding, matched_by = _identify(res.get("code"), vs)
+    has_value = any(k.startswith("value") for k in res)
+    if analyte is not None:
+        out.append(_lab(ref, analyte, coding, matched_by, status, when, res, res, vs))
+    for comp in res.get("component") or ():
+        if not isinstance(comp, Mapping):
+            continue
+        c_analyte, c_coding, c_by = _identify(comp.get("code"), vs)
+        if c_analyte is not None:
+            out.append(_lab(ref, c_analyte, c_coding, c_by, status, when, res, comp, vs))
+    if not out and unrecognised is not None and (has_value or not res.get("component")):
+        codings = codings_of(res.get("code"))
+        if not any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
+            key = str(codings[0]) if codings else f"text '{text_of(res.get('code')) or ''}'"
+            unrecognised.counts[key] += 1
+            unrecognised.first_ref.setdefault(key, ref)
+    return out
+
+
+def _identify(concept: Any, vs: ValueSets) -> tuple[str | None, Coding | None, str]:
+    codings = codings_of(concept)
+    for c in codings:
+        name = vs.lab_for_coding(c.system, c.code)
+        if name is not None:
+            return name, c, "code"
+    if any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
+        return None, None, "code"
+    for t in [text_of(concept), *(c.display for c in codings)]:
+        if t:
+            name = vs.lab_for_text(t)
+            if name is not None:
+                return name, codings[0] if codings else None, "text"
+    return None, None, "code"
+
+
+def _effective(res: Mapping[str, Any]) -> FuzzyDate | None:
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        if key in res:
+            return parse_fhir_date(res.get(key))
+    if "effectivePeriod" in res:
+        start, end = period_bounds(res.get("effectivePeriod"))
+        return start or end
+    return None
+
+
+def _lab(
+    ref: str,
+    analyte: str,
+    coding: Coding | None,
+    matched_by: str,
+    status: str | None,
+    when: FuzzyDate | None,
+    res: Mapping[str, Any],
+    holder: Mapping[str, Any],
+    vs: ValueSets,
+) -> LabResult:
+    """One result; ``holder`` is the Observation itself or one of its components."""
+    problem: str | None = None
+    if status not in USABLE_OBSERVATION_STATUS:
+        problem = f"status '{status}' is not final, amended or corrected"
+    elif when is None:
+        problem = "no usable effective date"
+    quantity: Quantity | None = None
+    finding: str | None = None
+    integer: int | None = None
+    ref_high: Quantity | None = None
+    spec = vs.lab_units.get(analyte)
+    vq = holder.get("valueQuantity")
+    if isinstance(holder.get("valueInteger"), int) and not isinstance(
+        holder.get("valueInteger"), bool
+    ):
+        integer = int(holder["valueInteger"])
+    elif isinstance(vq, Mapping):
+        value = to_decimal(vq.get("value"))
+        unit = normalise_unit(vq)
+        comparator = vq.get("comparator") if isinstance(vq.get("comparator"), str) else None
+        if analyte in QUALITATIVE:
+            finding = _interpretation(res, holder, vs)
+            if finding is None and analyte == "hcv-rna" and value is not None:
+                # a viral load: "<15 IU/mL" is below detection, any measured copies are detected
+                finding = "negative" if comparator in ("<", "<=") or value == 0 else "positive"
+            if finding is None and problem is None:
+                problem = "quantitative result without an interpretation"
+        elif spec is None:
+            problem = problem or "no unit rule for this analyte"
+        elif value is None:
+            problem = problem or "no numeric value"
+        elif unit is None:
+            problem = problem or f"value {value} has no unit"
+        else:
+            try:
+                factor = conversion_factor(unit, spec)
+                quantity = Quantity(value * factor, spec.canonical, value, unit, comparator)
+                if comparator is not None and problem is None:
+                    problem = f"value is censored ('{comparator}{value} {unit}'), not compared"
+                ref_high = _reference_high(holder, unit, factor, spec)
+            except UnitError as exc:
+                problem = problem or str(exc)
+    else:
+        vcc = holder.get("valueCodeableConcept")
+        vstr = holder.get("valueString")
+        if isinstance(vcc, Mapping):
+            finding = vs.finding_of(codings_of(vcc), text_of(vcc))
+        elif isinstance(vstr, str):
+            finding = vs.finding_of((), vstr)
+        if finding is None:
+            finding = _interpretation(res, holder, vs)
+        if finding is None and problem is None:
+            problem = "no value"
+    return LabResult(
+        ref=ref,
+        analyte=analyte,
+        code=coding,
+        status=status,
+        when=when,
+        quantity=quantity,
+        finding=finding,
+        integer=integer,
+        body_site=codings_of(res.get("bodySite")),
+        body_site_text=text_of(res.get("bodySite")),
+        ref_high=ref_high,
+        matched_by=matched_by,
+        problem=problem,
+    )
+
+
+def _interpretation(res: Mapping[str, Any], holder: Mapping[str, Any], vs: ValueSets) -> str | None:
+    for concept in holder.get("interpretation") or res.get("interpretation") or ():
+        for c in codings_of(concept):
+            if c.system in (INTERPRETATION, "") and c.code in vs.finding_interpretations:
+                return vs.finding_interpretations[c.code]
+        text = text_of(concept)
+        if text:
+            found = vs.finding_of((), text)
+            if found:
+                return found
+    return None
+
+
+def _reference_high(
+    holder: Mapping[str, Any], unit: str, factor: Any, spec: Any
+) -> Quantity | None:
+    """referenceRange.high in the analyte's unit (a range without a unit is in the result's)."""
+    for rr in holder.get("referenceRange") or ():
+        if not isinstance(rr, Mapping) or not isinstance(rr.get("high"), Mapping):
+            continue
+        high = rr["high"]
+        value = to_decimal(high.get("value"))
+        if value is None:
+            continue
+        hunit = normalise_unit(high) or unit
+        try:
+            hfactor = factor if hunit == unit else conversion_factor(hunit, spec)
+        except UnitError:
+            continue
+        return Quantity(value * hfactor, spec.canonical, value, hunit)
+    return None
+
+
+# --- Condition ---------------------------------------------------------------------------------
+
+
+def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
+    codings = codings_of(res.get("code"))
+    text = text_of(res.get("code"))
+    verification = status_code(res.get("verificationStatus"))
+    onset = None
+    if "onsetDateTime" in res:
+        onset = parse_fhir_date(res.get("onsetDateTime"))
+    elif "onsetPeriod" in res:
+        start, end = period_bounds(res.get("onsetPeriod"))
+        onset = start or end
+    abatement = None
+    abated = any(k.startswith("abatement") for k in res)
+    if "abatementDateTime" in res:
+        abatement = parse_fhir_date(res.get("abatementDateTime"))
+    elif "abatementPeriod" in res:
+        start, end = period_bounds(res.get("abatementPeriod"))
+        abatement = end or start
+    elif res.get("abatementBoolean") is False:
+        abated = False
+    body_sites: list[Coding] = []
+    site_texts: list[str] = []
+    for site in res.get("bodySite") or ():
+        body_sites.extend(codings_of(site))
+        if text_of(site):
+            site_texts.append(str(text_of(site)))
+    site_concepts: set[str] = set()
+    for t in site_texts or [None]:
+        site_concepts |= vs.concepts_of(vs.body_sites, body_sites, t)
+    problem = None
+    if verification in UNUSABLE_VERIFICATION:
+        problem = f"verificationStatus '{verification}'"
+    return Diagnosis(
+        ref=f"Condition/{res.get('id')}",
+        codings=codings,
+        text=text,
+        concepts=vs.concepts_of(vs.conditions, codings, text),
+        clinical_status=status_code(res.get("clinicalStatus")),
+        verification_status=verification,
+        onset=onset,
+        recorded=parse_fhir_date(res.get("recordedDate")),
+        abatement=abatement,
+        abated=abated,
+        body_sites=tuple(body_sites),
+        body_site_concepts=frozenset(site_concepts),
+        problem=problem,
+    )
+
+
+# --- Medications -------------------------------------------------------------------------------
+
+
+def extract_therapy(
+    res: Mapping[str, Any],
+    vs: ValueSets,
+    medications: Mapping[str, Mapping[str, Any]],
+    issues: list[Issue],
+) -> Therapy | None:
+    """An IgG4-RD therapy record, or None for any other drug."""
+    rtype = str(res.get("resourceType"))
+    ref = f"{rtype}/{res.get('id')}"
+    concepts: list[Any] = []
+    if "medicationCodeableConcept" in res:
+        concepts.append(res["medicationCodeableConcept"])
+    elif isinstance(res.get("medicationReference"), Mapping):
+        mref = res["medicationReference"]
+        target = str(mref.get("reference") or "")
+        med = None
+        if target.startswith("#"):
+            med = _contained(res, target[1:])
+        else:
+            med = medications.get(reference_id(mref) or "")
+        if med is not None:
+            concepts.append(med.get("code"))
+            for ing in med.get("ingredient") or ():
+                if isinstance(ing, Mapping):
+                    concepts.append(ing.get("itemCodeableConcept"))
+        if isinstance(mref.get("display"), str):
+            concepts.append({"text": mref["display"]})
+        if med is None and not isinstance(mref.get("display"), str):
+            issues.append(Issue(ref, f"medication '{target}' not found in the data; drug unknown"))
+            return None
+    ingredients: set[str] = set()
+    matched_by = "code"
+    texts: list[str] = []
+    has_code = False
+    for concept in concepts:
+        for c in codings_of(concept):
+            has_code = True
+            if c.system == RXNORM:
+                name = vs.ingredient_for_rxnorm(c.code)
+                if name:
+                    ingredients.add(name)
+            if c.display:
+                texts.append(c.display)
+        if text_of(concept):
+            texts.append(str(text_of(concept)))
+    if not ingredients and texts:
+        for t in texts:
+            ingredients |= vs.ingredients_in_text(t)
+        matched_by = "text"
+    if not ingredients:
+        if has_code and not texts:
+            issues.append(
+                Issue(ref, "medication code has no ingredient mapping and no name; drug unknown")
+            )
+        return None
+    status = res.get("status") if isinstance(res.get("status"), str) else None
+    starts: list[FuzzyDate] = []
+    period_start = period_end = None
+    for key in ("authoredOn", "effectiveDateTime"):
+        d = parse_fhir_date(res.get(key))
+        if d:
+            starts.append(d)
+    if "effectivePeriod" in res:
+        period_start, period_end = period_bounds(res.get("effectivePeriod"))
+    for dosage in res.get("dosageInstruction") or res.get("dosage") or ():
+        timing = (dosage or {}).get("timing") if isinstance(dosage, Mapping) else None
+        repeat = (timing or {}).get("repeat") if isinstance(timing, Mapping) else None
+        if isinstance(repeat, Mapping) and "boundsPeriod" in repeat:
+            s, e = period_bounds(repeat.get("boundsPeriod"))
+            if s and (period_start is None or s.day < period_start.day):
+                period_start = s
+            if e and (period_end is None or e.day > period_end.day):
+                period_end = e
+    if period_start:
+        starts.append(period_start)
+    return Therapy(
+        ref=ref,
+        ingredients=frozenset(ingredients),
+        groups=frozenset(vs.ingredients[i].group for i in ingredients),
+        status=status,
+        start=min(starts, key=lambda d: d.day) if starts else None,
+        period_start=period_start,
+        period_end=period_end,
+        matched_by=matched_by,
+    )
+
+
+def _contained(res: Mapping[str, Any], local_id: str) -> Mapping[str, Any] | None:
+    for c in res.get("contained") or ():
+        if isinstance(c, Mapping) and c.get("id") == local_id:
+            return c
+    return None
+
+
+# --- Procedure, ResearchSubject ----------------------------------------------------------------
+
+
+def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
+    codings = codings_of(res.get("code"))
+    when = None
+    if "performedDateTime" in res:
+        when = parse_fhir_date(res.get("performedDateTime"))
+    elif "performedPeriod" in res:
+        start, end = period_bounds(res.get("performedPeriod"))
+        when = end or start
+    texts = [text_of(res.get("code"))]
+    sites = " ".join(filter(None, (text_of(s) for s in res.get("bodySite") or ())))
+    concepts = set(vs.concepts_of(vs.procedures, codings, texts[0]))
+    # radiotherapy coded generically with the prostate as bodySite (codes.md 3c)
+    if sites and "prostat" in sites.lower():
+        blob = " ".join(filter(None, [texts[0], *(c.display for c in codings)])).lower()
+        if any(w in blob for w in ("radiotherapy", "radiation", "brachytherapy", "irradiation")):
+            concepts.add("prostate-radiotherapy")
+    return ProcedureFact(
+        ref=f"Procedure/{res.get('id')}",
+        codings=codings,
+        concepts=frozenset(concepts),
+        status=res.get("status") if isinstance(res.get("status"), str) else None,
+        when=when,
+    )
+
+
+def extract_enrolment(
+    res: Mapping[str, Any], studies: Mapping[str, Mapping[str, Any]]
+) -> Enrolment:
+    study_ref = res.get("study") if isinstance(res.get("study"), Mapping) else {}
+    identifiers: set[str] = set()
+    ident = study_ref.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        identifiers.add(ident["value"])
+    target = reference_id(study_ref)
+    study = studies.get(target or "")
+    label = study_ref.get("display") if isinstance(study_ref.get("display"), str) else None
+    if study is not None:
+        for i in study.get("identifier") or ():
+            if isinstance(i, Mapping) and isinstance(i.get("value"), str):
+                identifiers.add(i["value"])
+        if isinstance(study.get("title"), str):
+            label = label or study["title"]
+    start, end = period_bounds(res.get("period"))
+    return Enrolment(
+        ref=f"ResearchSubject/{res.get('id')}",
+        study=target,
+        study_identifiers=frozenset(identifiers),
+        study_label=label,
+        status=res.get("status") if isinstance(res.get("status"), str) else None,
+        period_start=start,
+        period_end=end,
+    )
+
+
+# --- One patient's record ----------------------------------------------------------------------
+
+_SUBJECT_FIELD = {
+    "Observation": "subject",
+    "Condition": "subject",
+    "MedicationRequest": "subject",
+    "MedicationStatement": "subject",
+    "Procedure": "subject",
+    "ResearchSubject": "individual",
+}
+
+
+def build_record(
+    resources: Iterable[Mapping[str, Any]], vs: ValueSets, patient_ref: str | None = None
+) -> PatientRecord:
+    """Facts for one patient from that patient's resources (any order; duplicates tolerated).
+
+    Raises RecordError when there is no Patient or several (unless ``patient_ref`` picks one).
+    """
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for res in resources:
+        if not isinstance(res, Mapping):
+            continue
+        rtype = res.get("resourceType")
+        rid = res.get("id")
+        if not isinstance(rtype, str):
+            continue
+        if isinstance(rid, str):
+            key = (rtype, rid)
+            if key in seen:  # the same resource twice (prefetch + fetch, or duplicate entries)
+                continue
+            seen.add(key)
+        by_type.setdefault(rtype, []).append(res)
+    patients = by_type.get("Patient", [])
+    if patient_ref is not None:
+        pid = patient_ref.split("/")[-1]
+        patients = [p for p in patients if p.get("id") == pid]
+    if not patients:
+        raise RecordError("no Patient resource")
+    if len(patients) > 1:
+        raise RecordError(f"{len(patients)} Patient resources; expected one")
+    patient = extract_patient(patients[0])
+    record = PatientRecord(patient=patient)
+    issues = record.issues
+    pid = patient.ref
+
+    def belongs(res: Mapping[str, Any]) -> bool:
+        field_name = _SUBJECT_FIELD.get(str(res.get("resourceType")))
+        if field_name is None:
+            return True
+        target = reference_id(res.get(field_name))
+        if target is None or not target.startswith("Patient/") or target == pid:
+            return True  # no subject, or a urn:uuid reference: kept (it came with this patient)
+        issues.append(
+            Issue(
+                f"{res.get('resourceType')}/{res.get('id')}", "belongs to another patient; not used"
+            )
+        )
+        return False
+
+    unrecognised = _Unrecognised()
+    for res in by_type.get("Observation", []):
+        if belongs(res):
+            record.labs.extend(extract_observation(res, vs, unrecognised))
+    for key, count in unrecognised.counts.items():
+        first = unrecognised.first_ref[key]
+        more = f" and {count - 1} more" if count > 1 else ""
+        issues.append(Issue(first + more, f"code {key} not recognised; not used"))
+    for res in by_type.get("Condition", []):
+        if belongs(res):
+            record.diagnoses.append(extract_condition(res, vs))
+    medications = {f"Medication/{m.get('id')}": m for m in by_type.get("Medication", [])}
+    for rtype in ("MedicationRequest", "MedicationStatement"):
+        for res in by_type.get(rtype, []):
+            if belongs(res):
+                therapy = extract_therapy(res, vs, medications, issues)
+                if therapy is not None:
+                    record.therapies.append(therapy)
+    for res in by_type.get("Procedure", []):
+        if belongs(res):
+            record.procedures.append(extract_procedure(res, vs))
+    studies = {f"ResearchStudy/{s.get('id')}": s for s in by_type.get("ResearchStudy", [])}
+    for res in by_type.get("ResearchSubject", []):
+        if belongs(res):
+            record.enrolments.append(extract_enrolment(res, studies))
+    return record
