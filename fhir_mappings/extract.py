@@ -42,19 +42,25 @@ class RecordError(ValueError):
 
 
 def codings_of(concept: Any) -> tuple[Coding, ...]:
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return ()
     out = []
     for c in concept.get("coding") or ():
-        if isinstance(c, Mapping) and isinstance(c.get("code"), str):
-            system = c.get("system") if isinstance(c.get("system"), str) else ""
-            display = c.get("display") if isinstance(c.get("display"), str) else None
-            out.append(Coding(system, c["code"], display))
+        if isinstance(c, dict) and isinstance(c.get("code"), str):
+            system = c.get("system")
+            display = c.get("display")
+            out.append(
+                Coding(
+                    system if isinstance(system, str) else "",
+                    str(c["code"]),
+                    display if isinstance(display, str) else None,
+                )
+            )
     return tuple(out)
 
 
 def text_of(concept: Any) -> str | None:
-    if isinstance(concept, Mapping) and isinstance(concept.get("text"), str):
+    if isinstance(concept, dict) and isinstance(concept.get("text"), str):
         return str(concept["text"])
     return None
 
@@ -69,7 +75,7 @@ def status_code(concept: Any) -> str | None:
 
 def reference_id(ref: Any) -> str | None:
     """The "Type/id" tail of a Reference (relative, absolute or with _history)."""
-    if not isinstance(ref, Mapping):
+    if not isinstance(ref, dict):
         return None
     value = ref.get("reference")
     if not isinstance(value, str):
@@ -86,13 +92,13 @@ def reference_id(ref: Any) -> str | None:
 def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
     black: bool | None = None
     for ext in res.get("extension") or ():
-        if isinstance(ext, Mapping) and ext.get("url") == US_CORE_RACE:
+        if isinstance(ext, dict) and ext.get("url") == US_CORE_RACE:
             black = False
             for sub in ext.get("extension") or ():
-                if not isinstance(sub, Mapping) or sub.get("url") != "ombCategory":
+                if not isinstance(sub, dict) or sub.get("url") != "ombCategory":
                     continue
                 coding = sub.get("valueCoding") or {}
-                if isinstance(coding, Mapping) and coding.get("code") == OMB_BLACK:
+                if isinstance(coding, dict) and coding.get("code") == OMB_BLACK:
                     black = True
     gender = res.get("gender") if isinstance(res.get("gender"), str) else None
     return PatientFacts(
@@ -106,7 +112,7 @@ def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
 
 def _display_name(res: Mapping[str, Any]) -> str | None:
     for name in res.get("name") or ():
-        if not isinstance(name, Mapping):
+        if not isinstance(name, dict):
             continue
         if isinstance(name.get("text"), str):
             return str(name["text"])
@@ -132,36 +138,49 @@ def extract_observation(
 ) -> list[LabResult]:
     """The lab results in an Observation: its own value and any recognised component."""
     ref = f"Observation/{res.get('id')}"
+    analyte, coding, matched_by = _identify(res.get("code"), vs)
+    components = res.get("component")
+    if analyte is None and not components:  # the common case for data no criterion reads
+        if unrecognised is not None and coding is None:
+            _note_unrecognised(res, ref, vs, unrecognised)
+        return []
     status = res.get("status") if isinstance(res.get("status"), str) else None
     when = _effective(res)
     out: list[LabResult] = []
-    analyte, coding, matched_by = _identify(res.get("code"), vs)
-    has_value = any(k.startswith("value") for k in res)
     if analyte is not None:
         out.append(_lab(ref, analyte, coding, matched_by, status, when, res, res, vs))
     for comp in res.get("component") or ():
-        if not isinstance(comp, Mapping):
+        if not isinstance(comp, dict):
             continue
         c_analyte, c_coding, c_by = _identify(comp.get("code"), vs)
         if c_analyte is not None:
             out.append(_lab(ref, c_analyte, c_coding, c_by, status, when, res, comp, vs))
-    if not out and unrecognised is not None and (has_value or not res.get("component")):
-        codings = codings_of(res.get("code"))
-        if not any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
-            key = str(codings[0]) if codings else f"text '{text_of(res.get('code')) or ''}'"
-            unrecognised.counts[key] += 1
-            unrecognised.first_ref.setdefault(key, ref)
+    if not out and unrecognised is not None and any(k.startswith("value") for k in res):
+        _note_unrecognised(res, ref, vs, unrecognised)
     return out
 
 
+def _note_unrecognised(
+    res: Mapping[str, Any], ref: str, vs: ValueSets, unrecognised: _Unrecognised
+) -> None:
+    codings = codings_of(res.get("code"))
+    key = str(codings[0]) if codings else f"text '{text_of(res.get('code')) or ''}'"
+    unrecognised.counts[key] += 1
+    unrecognised.first_ref.setdefault(key, ref)
+
+
+_KNOWN_UNUSED = Coding("", "", "known-unused")  # marks a code that is recognised but not used
+
+
 def _identify(concept: Any, vs: ValueSets) -> tuple[str | None, Coding | None, str]:
+    """(analyte, coding that matched, how); the coding is _KNOWN_UNUSED for known-unused codes."""
     codings = codings_of(concept)
     for c in codings:
         name = vs.lab_for_coding(c.system, c.code)
         if name is not None:
             return name, c, "code"
     if any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
-        return None, None, "code"
+        return None, _KNOWN_UNUSED, "code"
     for t in [text_of(concept), *(c.display for c in codings)]:
         if t:
             name = vs.lab_for_text(t)
@@ -207,7 +226,7 @@ def _lab(
         holder.get("valueInteger"), bool
     ):
         integer = int(holder["valueInteger"])
-    elif isinstance(vq, Mapping):
+    elif isinstance(vq, dict):
         value = to_decimal(vq.get("value"))
         unit = normalise_unit(vq)
         comparator = vq.get("comparator") if isinstance(vq.get("comparator"), str) else None
@@ -236,7 +255,7 @@ def _lab(
     else:
         vcc = holder.get("valueCodeableConcept")
         vstr = holder.get("valueString")
-        if isinstance(vcc, Mapping):
+        if isinstance(vcc, dict):
             finding = vs.finding_of(codings_of(vcc), text_of(vcc))
         elif isinstance(vstr, str):
             finding = vs.finding_of((), vstr)
@@ -279,7 +298,7 @@ def _reference_high(
 ) -> Quantity | None:
     """referenceRange.high in the analyte's unit (a range without a unit is in the result's)."""
     for rr in holder.get("referenceRange") or ():
-        if not isinstance(rr, Mapping) or not isinstance(rr.get("high"), Mapping):
+        if not isinstance(rr, dict) or not isinstance(rr.get("high"), dict):
             continue
         high = rr["high"]
         value = to_decimal(high.get("value"))
@@ -322,8 +341,8 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
         body_sites.extend(codings_of(site))
         if text_of(site):
             site_texts.append(str(text_of(site)))
-    site_concepts: set[str] = set()
-    for t in site_texts or [None]:
+    site_concepts: set[str] = set(vs.concepts_of(vs.body_sites, body_sites, None))
+    for t in site_texts:
         site_concepts |= vs.concepts_of(vs.body_sites, body_sites, t)
     problem = None
     if verification in UNUSABLE_VERIFICATION:
@@ -360,7 +379,7 @@ def extract_therapy(
     concepts: list[Any] = []
     if "medicationCodeableConcept" in res:
         concepts.append(res["medicationCodeableConcept"])
-    elif isinstance(res.get("medicationReference"), Mapping):
+    elif isinstance(res.get("medicationReference"), dict):
         mref = res["medicationReference"]
         target = str(mref.get("reference") or "")
         med = None
@@ -371,7 +390,7 @@ def extract_therapy(
         if med is not None:
             concepts.append(med.get("code"))
             for ing in med.get("ingredient") or ():
-                if isinstance(ing, Mapping):
+                if isinstance(ing, dict):
                     concepts.append(ing.get("itemCodeableConcept"))
         if isinstance(mref.get("display"), str):
             concepts.append({"text": mref["display"]})
@@ -413,9 +432,9 @@ def extract_therapy(
     if "effectivePeriod" in res:
         period_start, period_end = period_bounds(res.get("effectivePeriod"))
     for dosage in res.get("dosageInstruction") or res.get("dosage") or ():
-        timing = (dosage or {}).get("timing") if isinstance(dosage, Mapping) else None
-        repeat = (timing or {}).get("repeat") if isinstance(timing, Mapping) else None
-        if isinstance(repeat, Mapping) and "boundsPeriod" in repeat:
+        timing = (dosage or {}).get("timing") if isinstance(dosage, dict) else None
+        repeat = (timing or {}).get("repeat") if isinstance(timing, dict) else None
+        if isinstance(repeat, dict) and "boundsPeriod" in repeat:
             s, e = period_bounds(repeat.get("boundsPeriod"))
             if s and (period_start is None or s.day < period_start.day):
                 period_start = s
@@ -437,7 +456,7 @@ def extract_therapy(
 
 def _contained(res: Mapping[str, Any], local_id: str) -> Mapping[str, Any] | None:
     for c in res.get("contained") or ():
-        if isinstance(c, Mapping) and c.get("id") == local_id:
+        if isinstance(c, dict) and c.get("id") == local_id:
             return c
     return None
 
@@ -473,17 +492,18 @@ def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
 def extract_enrolment(
     res: Mapping[str, Any], studies: Mapping[str, Mapping[str, Any]]
 ) -> Enrolment:
-    study_ref = res.get("study") if isinstance(res.get("study"), Mapping) else {}
+    raw_ref = res.get("study")
+    study_ref: Mapping[str, Any] = raw_ref if isinstance(raw_ref, dict) else {}
     identifiers: set[str] = set()
     ident = study_ref.get("identifier")
-    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+    if isinstance(ident, dict) and isinstance(ident.get("value"), str):
         identifiers.add(ident["value"])
     target = reference_id(study_ref)
     study = studies.get(target or "")
     label = study_ref.get("display") if isinstance(study_ref.get("display"), str) else None
     if study is not None:
         for i in study.get("identifier") or ():
-            if isinstance(i, Mapping) and isinstance(i.get("value"), str):
+            if isinstance(i, dict) and isinstance(i.get("value"), str):
                 identifiers.add(i["value"])
         if isinstance(study.get("title"), str):
             label = label or study["title"]
@@ -521,7 +541,7 @@ def build_record(
     by_type: dict[str, list[Mapping[str, Any]]] = {}
     seen: set[tuple[str, str]] = set()
     for res in resources:
-        if not isinstance(res, Mapping):
+        if not isinstance(res, dict):
             continue
         rtype = res.get("resourceType")
         rid = res.get("id")
@@ -564,10 +584,10 @@ def build_record(
     for res in by_type.get("Observation", []):
         if belongs(res):
             record.labs.extend(extract_observation(res, vs, unrecognised))
-    for key, count in unrecognised.counts.items():
-        first = unrecognised.first_ref[key]
-        more = f" and {count - 1} more" if count > 1 else ""
-        issues.append(Issue(first + more, f"code {key} not recognised; not used"))
+    for code_key, n in unrecognised.counts.items():
+        first = unrecognised.first_ref[code_key]
+        more = f" and {n - 1} more" if n > 1 else ""
+        issues.append(Issue(first + more, f"code {code_key} not recognised; not used"))
     for res in by_type.get("Condition", []):
         if belongs(res):
             record.diagnoses.append(extract_condition(res, vs))

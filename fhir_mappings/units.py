@@ -17,6 +17,7 @@ cell count, grams per litre for a count), is refused with a reason; the caller r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -118,7 +119,7 @@ _FOLDED: dict[str, str] = {
 _MICRO = str.maketrans({"µ": "u", "μ": "u"})
 
 
-def normalise_unit(quantity: dict[str, Any]) -> str | None:
+def normalise_unit(quantity: Mapping[str, Any]) -> str | None:
     """The UCUM code of a FHIR Quantity's unit, or None if it has no unit at all."""
     system = quantity.get("system")
     code = quantity.get("code")

@@ -406,7 +406,9 @@ def _below(name: str, lab: LabResult, limit: Decimal, unit: str) -> _LabCheck:
     assert lab.quantity is not None
     v = lab.quantity.value
     crosses = v < limit
-    text = f"{name} {qty(lab)} ({lab.day.isoformat()}) {'<' if crosses else '≥'} {num(limit)} {unit}"
+    text = (
+        f"{name} {qty(lab)} ({lab.day.isoformat()}) {'<' if crosses else '≥'} {num(limit)} {unit}"
+    )
     return _LabCheck(name, "met" if crosses else "not-met", text, (lab.ref,))
 
 

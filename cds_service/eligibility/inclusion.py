@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service.eligibility.assessment import CriterionResult
+from cds_service.eligibility.assessment import CriterionResult, CriterionStatus
 from cds_service.eligibility.context import (
     Context,
     labels,
@@ -128,9 +128,9 @@ def major_organ_involvement(ctx: Context) -> CriterionResult:
             tentative = d.verification_status in ("provisional", "differential", "unconfirmed")
             (tentative_hits if tentative else firm_hits).append((d, organ))
     if firm_hits:
-        organs = ", ".join(dict.fromkeys(o for _, o in firm_hits))
+        found = ", ".join(dict.fromkeys(o for _, o in firm_hits))
         return result(
-            "I4", "met", f"major organ involvement: {organs}", [d.ref for d, _ in firm_hits]
+            "I4", "met", f"major organ involvement: {found}", [d.ref for d, _ in firm_hits]
         )
     castleman = ctx.with_concept("castleman")
     if tentative_hits or castleman:
@@ -220,7 +220,7 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
         note = "; rules disagree: " + ", ".join(
             f"{o.rule} says {'met' if o.met else 'not met'} ({o.detail})" for o in disagree
         )
-    status = "met" if chosen.met else "not-met"
+    status: CriterionStatus = "met" if chosen.met else "not-met"
     verdict = "re-elevation" if chosen.met else "no re-elevation"
     return result(
         "I5",
