@@ -86,10 +86,9 @@ def test_i2_age(birth: str | None, expected: str) -> None:
     ],
 )
 def test_i3_baseline_boundary(value: float, unit: str, expected: str) -> None:
-    res = [r for r in candidate_resources() if r.get("id") not in ()]
     res = [
         r
-        for r in res
+        for r in candidate_resources()
         if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "2469-5")
     ]
     res += [igg4(value, "2020-01-15", unit=unit), igg4(100, "2022-01-15"), igg4(450, "2026-10-15")]

@@ -45,7 +45,7 @@ def test_factors(unit: str, analyte: str, expected: str) -> None:
 
 def test_molar_conversions_use_the_codes_md_factors() -> None:
     # creatinine: µmol/L ÷ 88.4 = mg/dL (criteria.md MDRD)
-    assert Decimal(88.4) * factor("umol/L", "creatinine") == pytest.approx(Decimal(1))
+    assert Decimal("88.4") * factor("umol/L", "creatinine") == pytest.approx(Decimal(1))
     assert Decimal("176.8") * factor("umol/L", "creatinine") == Decimal("2")
     # haemoglobin mmol/L -> g/dL: ÷ 0.6206
     assert (Decimal("6.206") * factor("mmol/L", "hemoglobin")).quantize(
