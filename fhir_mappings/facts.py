@@ -112,6 +112,12 @@ class LabResult:
         return self.problem is None
 
     @property
+    def unreadable(self) -> bool:
+        """Unusable for a reason other than its status (no date, no value, an unknown unit): a
+        result that exists but could not be read, which may hide the answer."""
+        return self.problem is not None and self.status in ("final", "amended", "corrected")
+
+    @property
     def day(self) -> date:
         assert self.when is not None
         return self.when.day

@@ -118,6 +118,20 @@ class Context:
             return None
         return last
 
+    def unreadable(self, analyte: str, *, since: date | None = None) -> list[LabResult]:
+        """Results of this analyte that exist but could not be read, dated in [since, asOf] or
+        without a date."""
+        out = []
+        for lab in self.record.labs:
+            if lab.analyte != analyte or not lab.unreadable:
+                continue
+            if lab.when is not None and (
+                lab.when.day > self.as_of or (since is not None and lab.when.day < since)
+            ):
+                continue
+            out.append(lab)
+        return out
+
     def unusable(self, *analytes: str) -> list[LabResult]:
         wanted = set(analytes)
         return [lab for lab in self.record.labs if lab.analyte in wanted and not lab.usable]

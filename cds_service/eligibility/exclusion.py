@@ -488,10 +488,31 @@ def e11_labs(ctx: Context) -> CriterionResult:
     p = ctx.params
     window = p.lab_lookback_days
     checks: list[_LabCheck] = []
+    undecided: list[_LabCheck] = []
     missing: list[str] = []
+
+    since = ctx.days_before(window)
 
     def latest(analyte: str, name: str) -> LabResult | None:
         lab = ctx.latest(analyte, within_days=window)
+        # a later result that could not be read (unit, value) hides the true latest: undecided
+        hidden = [
+            r
+            for r in ctx.unreadable(analyte, since=since)
+            if r.when is not None and (lab is None or r.when.day > lab.day)
+        ]
+        if hidden:
+            h = hidden[-1]
+            assert h.when is not None
+            undecided.append(
+                _LabCheck(
+                    name,
+                    "unknown",
+                    f"latest {name} {h.ref} ({h.when.day.isoformat()}) could not be read: {h.problem}",
+                    (h.ref,),
+                )
+            )
+            return None
         if lab is None or lab.quantity is None:
             missing.append(name)
             return None
@@ -515,8 +536,8 @@ def e11_labs(ctx: Context) -> CriterionResult:
     else:
         checks.append(egfr)
     crossing = [c for c in checks if c.status == "met"]
-    undecided = [c for c in checks if c.status == "unknown"]
-    refs = [r for c in checks for r in c.refs]
+    undecided += [c for c in checks if c.status == "unknown"]
+    refs = [r for c in checks + undecided for r in c.refs]
     if crossing:
         return result(
             "E11", "met", "; ".join(c.text for c in crossing), [r for c in crossing for r in c.refs]
@@ -530,11 +551,11 @@ def e11_labs(ctx: Context) -> CriterionResult:
         )
     parts += [c.text for c in undecided]
     parts += [c.text for c in checks if c.status == "not-met"]
-    since = ctx.days_before(window)
+    said = {r for c in undecided for r in c.refs}
     bad = [
         lab
         for lab in ctx.unusable(*_E11_ANALYTES)
-        if lab.when is None or since <= lab.when.day <= ctx.as_of
+        if (lab.when is None or since <= lab.when.day <= ctx.as_of) and lab.ref not in said
     ]
     if bad:
         parts.append("not used: " + "; ".join(f"{lab.ref} ({lab.problem})" for lab in bad[:4]))

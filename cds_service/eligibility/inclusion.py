@@ -102,6 +102,20 @@ def i3_baseline(ctx: Context, tl: Timeline) -> CriterionResult:
     )
     if b.value > limit:
         return result("I3", "met", f"{text} > {num(limit)} mg/L", evidence)
+    # an unreadable pre-treatment (or undated) result might have been the higher baseline
+    hidden = [
+        lab
+        for lab in ctx.unreadable("igg4")
+        if lab.when is None or lab.when.day <= tl.treatment_start
+    ]
+    if hidden:
+        return result(
+            "I3",
+            "unknown",
+            f"{text} ≤ {num(limit)} mg/L, but {len(hidden)} earlier IgG4 result(s) could not be read"
+            f" ({'; '.join(f'{h.ref}: {h.problem}' for h in hidden[:3])})",
+            evidence + [h.ref for h in hidden],
+        )
     return result("I3", "not-met", f"{text} ≤ {num(limit)} mg/L", evidence)
 
 
@@ -194,6 +208,18 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
         )
     cur = tl.current
     cur_text = f"current IgG4 {num(cur.value)} mg/L ({cur.day.isoformat()})"
+    newer = [
+        lab for lab in ctx.unreadable("igg4") if lab.when is not None and lab.when.day > cur.day
+    ]
+    if newer:
+        h = newer[-1]
+        return result(
+            "I5",
+            "unknown",
+            f"{therapy}; a later IgG4 result {h.ref} could not be read ({h.problem}), so the"
+            f" current value is not known (last readable: {num(cur.value)} mg/L, {cur.day.isoformat()})",
+            [*therapy_refs, cur.ref, h.ref],
+        )
     if tl.nadir is None:
         return result(
             "I5",

@@ -462,3 +462,21 @@ def test_as_of_default_is_today() -> None:
 
     assert assess_resources(candidate_resources()).as_of == date.today()
     assert AS_OF.isoformat() == "2026-11-24"
+
+
+def test_unreadable_results_that_could_change_the_answer_make_it_unknown() -> None:
+    base = candidate_resources()
+    # E11: the latest Hb in the window has a unit we cannot convert; the older one is not used
+    labs_only = [r for r in base if r["resourceType"] != "Observation" or r["code"]["coding"][0]["code"] == "2469-5"]
+    hidden_hb = full_labs(hb=obs("718-7", 12.0, "g/dL", "2026-10-01")) + [obs("718-7", 7.0, "bananas", "2026-11-10", ucum=False)]
+    a = assess(labs_only + hidden_hb)
+    assert a.criterion("E11").status == "unknown" and "could not be read" in a.criterion("E11").reason
+    # I3: baseline 1300 mg/L, but an earlier IgG4 with no readable unit might have been higher
+    no_igg4 = [r for r in base if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "2469-5")]
+    res = no_igg4 + [igg4(1300, "2020-01-15"), igg4(9, "2019-06-01", unit="mmol/L"), igg4(100, "2022-01-01"), igg4(500, "2026-10-15")]
+    assert status_of(res, "I3") == "unknown"
+    assert status_of(no_igg4 + [igg4(1300, "2020-01-15"), igg4(100, "2022-01-01"), igg4(500, "2026-10-15")], "I3") == "not-met"
+    # I5: a later IgG4 than the last readable one could not be read
+    assert status_of(base + [igg4(5, "2026-11-01", unit="mmol/L")], "I5") == "unknown"
+    # entered-in-error is excluded, not unreadable: it changes nothing
+    assert status_of(base + [igg4(50, "2026-11-01", status="entered-in-error")], "I5") == "met"
