@@ -9,6 +9,7 @@ from typing import Any
 from cds_service.eligibility import exclusion as ex
 from cds_service.eligibility import inclusion as inc
 from cds_service.eligibility.assessment import Assessment
+from cds_service.eligibility.availability import apply_unavailable
 from cds_service.eligibility.context import Context
 from cds_service.eligibility.overall import overall_status
 from cds_service.eligibility.params import Params, load_params
@@ -34,8 +35,18 @@ def _params(params: Params | None) -> Params:
     return _default_params
 
 
-def assess_record(record: PatientRecord, *, as_of: date, params: Params) -> Assessment:
-    """The eighteen criteria, in protocol order, and the overall status. Pure."""
+def assess_record(
+    record: PatientRecord,
+    *,
+    as_of: date,
+    params: Params,
+    unavailable: Mapping[str, str] | None = None,
+) -> Assessment:
+    """The eighteen criteria, in protocol order, and the overall status. Pure.
+
+    ``unavailable`` maps resource types that could not be read to why (e.g. ``{"Condition":
+    "no read scope"}``): the criteria that rest on their absence become ``unknown``.
+    """
     ctx = Context(record=record, as_of=as_of, params=params, unused_notes=[])
     timeline = build_timeline(ctx.labs("igg4"), ctx.therapies, as_of, params)
     i4 = inc.major_organ_involvement(ctx)
@@ -59,7 +70,9 @@ def assess_record(record: PatientRecord, *, as_of: date, params: Params) -> Asse
         ex.e10_pregnancy(ctx),
         ex.e11_labs(ctx),
     ]
-    issues = [str(i) for i in record.issues]
+    criteria = apply_unavailable(criteria, unavailable or {})
+    issues = [f"{rtype}: could not be read ({why})" for rtype, why in (unavailable or {}).items()]
+    issues += [str(i) for i in record.issues]
     issues += [
         f"{lab.ref}: {lab.analyte} result not used: {lab.problem}"
         for lab in record.labs
@@ -88,13 +101,19 @@ def assess_resources(
     params: Params | None = None,
     patient_ref: str | None = None,
     valuesets: ValueSets | None = None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> Assessment:
-    """Assess one patient from raw FHIR R4 resource dicts (the Patient and its data)."""
+    """Assess one patient from raw FHIR R4 resource dicts (the Patient and its data).
+
+    ``unavailable``: resource types that could not be read, and why (see ``assess_record``).
+    """
     try:
         record = build_record(resources, valuesets or default_valuesets(), patient_ref)
     except RecordError as exc:
         raise BundleError(str(exc)) from exc
-    return assess_record(record, as_of=as_of or date.today(), params=_params(params))
+    return assess_record(
+        record, as_of=as_of or date.today(), params=_params(params), unavailable=unavailable
+    )
 
 
 def bundle_resources(bundle: Any) -> Iterator[Mapping[str, Any]]:

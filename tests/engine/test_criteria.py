@@ -480,3 +480,22 @@ def test_unreadable_results_that_could_change_the_answer_make_it_unknown() -> No
     assert status_of(base + [igg4(5, "2026-11-01", unit="mmol/L")], "I5") == "unknown"
     # entered-in-error is excluded, not unreadable: it changes nothing
     assert status_of(base + [igg4(50, "2026-11-01", status="entered-in-error")], "I5") == "met"
+
+
+def test_unreadable_resource_types_turn_absences_into_unknowns() -> None:
+    from cds_service.eligibility import assess_resources, load_params
+
+    res = candidate_resources()
+    params = load_params(None)
+    a = assess_resources(res, as_of=AS_OF, params=params, unavailable={"Condition": "no read scope"})
+    by_id = {c.id: c for c in a.criteria}
+    assert by_id["I1"].status == "met"  # a diagnosis found stays found
+    assert by_id["I5"].status == "unknown"  # a relapse Condition might exist
+    assert by_id["E5"].status == "unknown" and "Condition could not be read (no read scope)" in by_id["E5"].reason
+    assert by_id["E11"].status == "not-met"  # reads Observations only
+    assert a.status == "needs-review"
+    assert "Condition: could not be read (no read scope)" in a.data_issues
+    # a presence-based exclusion stays met
+    a = assess_resources([*res, cond("B20")], as_of=AS_OF, params=params, unavailable={"Observation": "timeout"})
+    assert a.criterion("E3").status == "met" and a.status == "ineligible"
+    assert a.criterion("E11").status == "unknown"
