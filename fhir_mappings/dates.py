@@ -45,6 +45,18 @@ def period_bounds(period: Any) -> tuple[FuzzyDate | None, FuzzyDate | None]:
     return parse_fhir_date(period.get("start")), parse_fhir_date(period.get("end"))
 
 
+def choice_date(res: Any, prefix: str, *, prefer_end: bool = False) -> FuzzyDate | None:
+    """A date choice element ``{prefix}[x]``: DateTime or Instant, else Period (its start, or its
+    end when ``prefer_end``, falling back to the other bound). Age/String/Range forms give None."""
+    for suffix in ("DateTime", "Instant"):
+        if prefix + suffix in res:
+            return parse_fhir_date(res.get(prefix + suffix))
+    if prefix + "Period" in res:
+        start, end = period_bounds(res.get(prefix + "Period"))
+        return (end or start) if prefer_end else (start or end)
+    return None
+
+
 def age_in_years(birth: date, on: date) -> int:
     """Whole years completed on ``on`` (a birthday on ``on`` counts; 29 Feb birthdays turn on 1 Mar)."""
     years = on.year - birth.year

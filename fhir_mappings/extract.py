@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir_mappings.dates import parse_fhir_date, period_bounds
+from fhir_mappings.dates import choice_date, parse_fhir_date, period_bounds
 from fhir_mappings.facts import (
     Coding,
     Diagnosis,
@@ -145,7 +145,7 @@ def extract_observation(
             _note_unrecognised(res, ref, vs, unrecognised)
         return []
     status = res.get("status") if isinstance(res.get("status"), str) else None
-    when = _effective(res)
+    when = choice_date(res, "effective")
     out: list[LabResult] = []
     if analyte is not None:
         out.append(_lab(ref, analyte, coding, matched_by, status, when, res, res, vs))
@@ -187,16 +187,6 @@ def _identify(concept: Any, vs: ValueSets) -> tuple[str | None, Coding | None, s
             if name is not None:
                 return name, codings[0] if codings else None, "text"
     return None, None, "code"
-
-
-def _effective(res: Mapping[str, Any]) -> FuzzyDate | None:
-    for key in ("effectiveDateTime", "effectiveInstant"):
-        if key in res:
-            return parse_fhir_date(res.get(key))
-    if "effectivePeriod" in res:
-        start, end = period_bounds(res.get("effectivePeriod"))
-        return start or end
-    return None
 
 
 def _lab(
@@ -320,21 +310,12 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
     codings = codings_of(res.get("code"))
     text = text_of(res.get("code"))
     verification = status_code(res.get("verificationStatus"))
-    onset = None
-    if "onsetDateTime" in res:
-        onset = parse_fhir_date(res.get("onsetDateTime"))
-    elif "onsetPeriod" in res:
-        start, end = period_bounds(res.get("onsetPeriod"))
-        onset = start or end
-    abatement = None
-    abated = any(k.startswith("abatement") for k in res)
-    if "abatementDateTime" in res:
-        abatement = parse_fhir_date(res.get("abatementDateTime"))
-    elif "abatementPeriod" in res:
-        start, end = period_bounds(res.get("abatementPeriod"))
-        abatement = end or start
-    elif res.get("abatementBoolean") is False:
-        abated = False
+    onset = choice_date(res, "onset")
+    abatement = choice_date(res, "abatement", prefer_end=True)
+    # abatement[x] in any form means the condition has abated, except abatementBoolean false
+    abated = (
+        any(k.startswith("abatement") for k in res) and res.get("abatementBoolean") is not False
+    )
     body_sites: list[Coding] = []
     site_texts: list[str] = []
     for site in res.get("bodySite") or ():
@@ -466,12 +447,7 @@ def _contained(res: Mapping[str, Any], local_id: str) -> Mapping[str, Any] | Non
 
 def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
     codings = codings_of(res.get("code"))
-    when = None
-    if "performedDateTime" in res:
-        when = parse_fhir_date(res.get("performedDateTime"))
-    elif "performedPeriod" in res:
-        start, end = period_bounds(res.get("performedPeriod"))
-        when = end or start
+    when = choice_date(res, "performed", prefer_end=True)
     texts = [text_of(res.get("code"))]
     sites = " ".join(filter(None, (text_of(s) for s in res.get("bodySite") or ())))
     concepts = set(vs.concepts_of(vs.procedures, codings, texts[0]))
