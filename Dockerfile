@@ -1,0 +1,28 @@
+# igg4-cds: the CDS Hooks service (and the recruiter worklist) under gunicorn.
+#   docker build -t igg4-cds .
+#   docker run -p 8080:8080 -v $PWD/site.yaml:/etc/igg4-cds/config.yaml:ro \
+#       -e IGG4_CDS_CONFIG=/etc/igg4-cds/config.yaml igg4-cds
+# Configuration: /etc/igg4-cds/config.yaml (IGG4_CDS_CONFIG) and IGG4_CDS_<KEY> variables, see
+# cds_service/config.py. The SQLite default lives in /var/lib/igg4-cds; set
+# IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md* ./
+COPY cds_service ./cds_service
+COPY fhir_mappings ./fhir_mappings
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/igg4-cds --create-home igg4
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER igg4
+WORKDIR /var/lib/igg4-cds
+ENV IGG4_CDS_DATABASE_URL=sqlite:////var/lib/igg4-cds/igg4-cds.db \
+    PYTHONUNBUFFERED=1
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
+# Migrations run at start-up under a lock (safe with several workers). No access log: request
+# lines of the worklist carry patient ids.
+CMD ["gunicorn", "cds_service.wsgi:app", "--bind", "0.0.0.0:8080", "--workers", "2", \
+     "--threads", "4", "--worker-class", "gthread", "--timeout", "30"]

@@ -1,0 +1,132 @@
+"""Configuration of the service: defaults, then a YAML/JSON file, then environment, then code.
+
+Order of precedence (last wins): ``DEFAULTS``; the file named by ``IGG4_CDS_CONFIG`` (or passed to
+``igg4-cds serve --config``); environment variables ``IGG4_CDS_<KEY>`` (values parsed as YAML, so
+``IGG4_CDS_FHIR_SERVER_ALLOWLIST='[https://fhir.example.org/r4]'`` is a list), plus ``IGG4_AS_OF``
+under its own name; the mapping passed to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "IGG4_CDS_"
+
+DEFAULTS: dict[str, Any] = {
+    # Database (cds_service.db). None: a SQLite file in the Flask instance folder.
+    "DATABASE_URL": None,
+    "DATABASE_AUTO_UPGRADE": True,  # apply Alembic migrations at start-up
+    # FHIR servers this service may call. fhirServer in a hook request is untrusted (no SSRF):
+    # anything not listed here is never contacted.
+    "FHIR_SERVER_ALLOWLIST": [],
+    "FHIR_TIME_BUDGET_S": 2.0,  # total for all FHIR requests of one hook call
+    "FHIR_MAX_RESPONSE_BYTES": 20 * 1024 * 1024,  # per response body
+    "FHIR_MAX_PAGES": 100,  # per search (Bundle.link "next" pages)
+    "FHIR_MAX_WORKERS": 6,  # parallel searches per hook call
+    "FHIR_PAGE_SIZE": 200,  # _count sent with every search
+    # What the hook answers when data it needs cannot be had from an allowed fhirServer that failed
+    # (unreachable, 401/403, timeout, 5xx, malformed): "card" (a card saying the check could not be
+    # completed) or "412". A request that cannot be served at all (no usable fhirServer and missing
+    # prefetch) always gets 412, as CDS Hooks 2.0 requires.
+    "FETCH_FAILURE_RESPONSE": "card",
+    # Screening
+    "IGG4_AS_OF": None,  # "YYYY-MM-DD" pins the screening date; None = today (UTC)
+    "IGG4_PARAMS_FILE": None,  # trial parameters; None = IGG4_CDS_PARAMS env or built-in defaults
+    "SHOW_INELIGIBLE_CARD": False,
+    "OVERRIDE_SUPPRESS_DAYS": 30,  # overridden card hidden so long unless the assessment changes
+    "PREFETCH_OBSERVATIONS_BY_CODE": False,  # narrow the Observation query to the value sets' codes
+    # Cards
+    "WORKLIST_BASE_URL": None,  # None: this service's own URL (the worklist blueprint lives here)
+    "SMART_LAUNCH_URL": None,  # adds a "smart" link to the card when set
+    "STUDY_TEAM_REFERENCE": None,  # e.g. "Organization/igg4rd-study-team": the referral's performer
+    "TRIAL_URL": "https://clinicaltrials.gov/study/NCT05974683",
+    # Security: CDS client JWTs (CDS Hooks 2.0 "Trusting CDS Clients")
+    "JWT_VERIFY": True,  # False only for local development: logged loudly at start-up
+    # {iss: {"jwks_url": "https://ehr.example.org/.well-known/jwks.json", "jwks": {...keys...},
+    #        "jku": ["https://..."]}}; keys inline or from jwks_url (fetched, cached)
+    "JWT_ISSUERS": {},
+    "JWT_ALGORITHMS": ["ES384", "RS384"],
+    "JWT_LEEWAY_S": 60,
+    "JWT_MAX_LIFETIME_S": 600,  # exp - iat; CDS Hooks asks for short-lived tokens (5 minutes)
+    "JWT_AUDIENCE": None,  # None: the URL of the endpoint being called, as seen by this service
+    "PUBLIC_BASE_URL": None,  # e.g. "https://cds.example.org" when behind a proxy
+    "JWKS_CACHE_S": 300,
+    "CORS_ORIGINS": "*",
+}
+
+_BOOLEAN_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON mapping of configuration keys (upper case)."""
+    text = Path(path).read_text(encoding="utf-8")
+    data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"configuration file {path} must hold a mapping")
+    return {str(k).upper(): v for k, v in data.items()}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "CONFIG":
+            key = name.removeprefix(ENV_PREFIX)
+            if key in DEFAULTS:
+                found[key] = yaml.safe_load(raw) if raw.strip() else None
+    if environ.get("IGG4_AS_OF"):
+        found["IGG4_AS_OF"] = environ["IGG4_AS_OF"]
+    return found
+
+
+def build_config(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    config_file = (overrides or {}).get("CONFIG_FILE") or env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        config.update(read_config_file(config_file))
+    config.update(from_environment(env))
+    config.update(overrides or {})
+    validate(config)
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Fail at start-up, not at the first hook call."""
+    for key in _BOOLEAN_KEYS:
+        if not isinstance(config.get(key), bool):
+            raise ValueError(f"{key} must be true or false")
+    if config["FETCH_FAILURE_RESPONSE"] not in ("card", "412"):
+        raise ValueError("FETCH_FAILURE_RESPONSE must be 'card' or '412'")
+    allow = config["FHIR_SERVER_ALLOWLIST"]
+    if isinstance(allow, str):
+        config["FHIR_SERVER_ALLOWLIST"] = [s for s in allow.replace(",", " ").split() if s]
+    as_of = config.get("IGG4_AS_OF")
+    if isinstance(as_of, str):
+        config["IGG4_AS_OF"] = date.fromisoformat(as_of)
+    elif as_of is not None and not isinstance(as_of, date):
+        raise ValueError("IGG4_AS_OF must be a date YYYY-MM-DD")
+    positive = (
+        "FHIR_TIME_BUDGET_S",
+        "FHIR_MAX_RESPONSE_BYTES",
+        "FHIR_MAX_PAGES",
+        "FHIR_MAX_WORKERS",
+    )
+    for key in positive:
+        if not isinstance(config[key], int | float) or config[key] <= 0:
+            raise ValueError(f"{key} must be a positive number")
+    if not isinstance(config["JWT_ISSUERS"], dict):
+        raise ValueError("JWT_ISSUERS must be a mapping of issuer to its keys")
+    bad = {a for a in config["JWT_ALGORITHMS"] if a == "none" or a.startswith("HS")}
+    if bad:  # CDS Hooks 2.0: "none" and symmetric algorithms SHALL NOT be used
+        raise ValueError(f"JWT_ALGORITHMS must not include {sorted(bad)}")

@@ -1,0 +1,364 @@
+"""A small, defensive FHIR R4 REST client for the hook (and the population screen).
+
+- Only base URLs on an allow-list are ever contacted: a CDS client's ``fhirServer`` is untrusted
+  input (no SSRF); ``Bundle.link`` "next" pages and redirects off that base are refused.
+- One time budget for all requests of a call, searches run in parallel, every page followed.
+- Response bodies over a size limit are refused while streaming, before they are parsed.
+- The bearer token is sent and never stored or logged; errors carry no patient data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import orjson
+import requests
+
+ErrorKind = Literal[
+    "not-allowed", "unauthorized", "unreachable", "timeout", "http-error", "malformed", "too-large"
+]
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirError(Exception):
+    """A FHIR server could not give what was asked. ``kind`` says why; no patient data inside."""
+
+    def __init__(self, kind: ErrorKind, detail: str = "", status: int | None = None) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+@dataclass(frozen=True, slots=True)
+class FhirLimits:
+    time_budget_s: float = 2.0  # total, for every request of one call
+    max_response_bytes: int = 20 * 1024 * 1024
+    max_pages: int = 100  # per search
+    max_workers: int = 6
+    page_size: int | None = 200  # _count added to searches that do not set it
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> FhirLimits:
+        return cls(
+            time_budget_s=float(config["FHIR_TIME_BUDGET_S"]),
+            max_response_bytes=int(config["FHIR_MAX_RESPONSE_BYTES"]),
+            max_pages=int(config["FHIR_MAX_PAGES"]),
+            max_workers=int(config["FHIR_MAX_WORKERS"]),
+            page_size=config.get("FHIR_PAGE_SIZE"),
+        )
+
+
+def normalize_base(url: str) -> str:
+    """``scheme://host[:port]/path`` with a lower-case scheme and host and no trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("not an http(s) URL")
+    if parts.username or parts.password:
+        raise ValueError("credentials in URL")
+    default_port = {"http": 80, "https": 443}[parts.scheme.lower()]
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    netloc = host if port in (None, default_port) else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+class Allowlist:
+    """The FHIR base URLs this service may call, compared after normalisation (exact match)."""
+
+    def __init__(self, urls: Iterable[str]) -> None:
+        self._bases = frozenset(normalize_base(u) for u in urls)
+
+    def allows(self, base_url: str | None) -> bool:
+        if not base_url:
+            return False
+        try:
+            return normalize_base(base_url) in self._bases
+        except ValueError:
+            return False
+
+    def __bool__(self) -> bool:
+        return bool(self._bases)
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self) -> float:
+        left = self.remaining()
+        if left <= 0:
+            raise FhirError("timeout", "time budget spent")
+        return left
+
+
+class FhirClient:
+    """Reads and searches on one allow-listed FHIR server. Thread-safe for parallel searches."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        allowlist: Allowlist,
+        token: str | None = None,
+        limits: FhirLimits | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not allowlist.allows(base_url):
+            raise FhirError("not-allowed", "FHIR server is not on the allow-list")
+        self.base = normalize_base(base_url)
+        self.limits = limits or FhirLimits()
+        self._token = token
+        self._session = session or new_session(self.limits.max_workers)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- single requests -------------------------------------------------------------------------
+
+    def url_for(self, relative: str) -> str:
+        return f"{self.base}/{relative.lstrip('/')}"
+
+    def _on_base(self, url: str) -> bool:
+        try:
+            target = normalize_base(url.split("?", 1)[0])
+        except ValueError:
+            return False
+        return target == self.base or target.startswith(self.base + "/")
+
+    def get_json(self, url: str, deadline: Deadline) -> dict[str, Any]:
+        """GET one absolute URL on this server, within the deadline and the size limit."""
+        if not self._on_base(url):
+            raise FhirError("not-allowed", "URL off the FHIR server's base")
+        left = deadline.check()
+        headers = {"Accept": FHIR_JSON}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            response = self._session.get(
+                url,
+                headers=headers,
+                timeout=(min(left, 5.0), left),
+                stream=True,
+                allow_redirects=False,  # a redirect could leave the allow-listed base
+            )
+        except requests.Timeout as exc:
+            raise FhirError("timeout", "FHIR server did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise FhirError("unreachable", type(exc).__name__) from exc
+        with response:
+            status = response.status_code
+            if status in (401, 403):
+                raise FhirError("unauthorized", f"HTTP {status}", status)
+            if status != 200:
+                raise FhirError("http-error", f"HTTP {status}", status)
+            body = self._read_body(response, deadline)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise FhirError("malformed", "response is not JSON") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            raise FhirError("malformed", "response is not a FHIR resource")
+        return data
+
+    def _read_body(self, response: requests.Response, deadline: Deadline) -> bytes:
+        limit = self.limits.max_response_bytes
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FhirError("too-large", "response larger than the configured limit")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=65536):
+                size += len(chunk)
+                if size > limit:
+                    raise FhirError("too-large", "response larger than the configured limit")
+                chunks.append(chunk)
+                deadline.check()
+        except requests.RequestException as exc:
+            kind: ErrorKind = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
+            raise FhirError(kind, type(exc).__name__) from exc
+        return b"".join(chunks)
+
+    def read(self, relative: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        resource = self.get_json(self.url_for(relative), deadline or self.deadline())
+        if resource["resourceType"] == "OperationOutcome":
+            raise FhirError("malformed", "OperationOutcome instead of the resource")
+        return resource
+
+    # -- searches --------------------------------------------------------------------------------
+
+    def with_count(self, relative: str) -> str:
+        size = self.limits.page_size
+        if not size or "?" not in relative or "_count=" in relative:
+            return relative
+        return f"{relative}&_count={size}"
+
+    def search(self, relative: str, deadline: Deadline | None = None) -> list[dict[str, Any]]:
+        """Every resource a search returns, across all its pages (searchset entries, in order)."""
+        deadline = deadline or self.deadline()
+        url: str | None = self.url_for(self.with_count(relative))
+        seen: set[str] = set()
+        resources: list[dict[str, Any]] = []
+        pages = 0
+        while url:
+            if url in seen:  # a "next" link that loops back: the result can never be complete
+                raise FhirError("malformed", "Bundle next links loop")
+            seen.add(url)
+            pages += 1
+            if pages > self.limits.max_pages:
+                raise FhirError("too-large", "more pages than the configured limit")
+            bundle = self.get_json(url, deadline)
+            resources.extend(bundle_resources(bundle))
+            url = next_link(bundle, url)
+        return resources
+
+    def fetch(self, relative: str, deadline: Deadline) -> list[dict[str, Any]]:
+        """A search (``Type?...``) or a read (``Type/id``) as a list of resources."""
+        if "?" in relative:
+            return self.search(relative, deadline)
+        return [self.read(relative, deadline)]
+
+    def fetch_many(
+        self, queries: Mapping[str, str], deadline: Deadline | None = None
+    ) -> dict[str, list[dict[str, Any]] | FhirError]:
+        """Run the queries in parallel within one time budget; each key gets resources or its error.
+
+        Never waits past the budget: queries still running then are reported as ``timeout``.
+        """
+        deadline = deadline or self.deadline()
+        results: dict[str, list[dict[str, Any]] | FhirError] = {}
+        if not queries:
+            return results
+        pool = ThreadPoolExecutor(
+            max_workers=min(len(queries), self.limits.max_workers),
+            thread_name_prefix="fhir",
+        )
+        try:
+            futures = {pool.submit(self.fetch, q, deadline): key for key, q in queries.items()}
+            done, _ = wait(futures, timeout=max(deadline.remaining(), 0))
+            for future, key in futures.items():
+                if future not in done:
+                    results[key] = FhirError("timeout", "time budget spent")
+                    continue
+                exc = future.exception()
+                if exc is None:
+                    results[key] = future.result()
+                elif isinstance(exc, FhirError):
+                    results[key] = exc
+                else:  # a bug or an unexpected library error: reported as such, never raised
+                    results[key] = FhirError("malformed", type(exc).__name__)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return results
+
+    def deadline(self) -> Deadline:
+        """A fresh time budget (``FhirLimits.time_budget_s``) for one call's requests."""
+        return Deadline(self.limits.time_budget_s)
+
+
+def new_session(pool_size: int) -> requests.Session:
+    """A connection pool for FHIR calls: no proxies or netrc from the environment, no cookies
+    (a shared pool must carry no state from one patient's call to the next)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a searchset Bundle, without OperationOutcome entries (mode "outcome")."""
+    if bundle.get("resourceType") != "Bundle":
+        raise FhirError("malformed", "search did not return a Bundle")
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise FhirError("malformed", "Bundle.entry is not a list")
+    out: list[dict[str, Any]] = []
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            raise FhirError("malformed", "Bundle entry without a resource")
+        search = entry.get("search")
+        if isinstance(search, dict) and search.get("mode") == "outcome":
+            continue
+        out.append(resource)
+    return out
+
+
+def next_link(bundle: dict[str, Any], current_url: str) -> str | None:
+    links = bundle.get("link") or []
+    if not isinstance(links, list):
+        raise FhirError("malformed", "Bundle.link is not a list")
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if not isinstance(url, str) or not url:
+                raise FhirError("malformed", "Bundle next link without a URL")
+            return urljoin(current_url, url)
+    return None
+
+
+def fetch_patient_resources(
+    base_url: str,
+    patient_id: str,
+    *,
+    allowlist: Allowlist,
+    token: str | None = None,
+    limits: FhirLimits | None = None,
+    queries: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+) -> list[dict[str, Any]]:
+    """Everything the eligibility engine needs about one patient, fetched in parallel.
+
+    ``queries`` default to the CDS service's prefetch templates. Raises ``FhirError`` (the first
+    failure) when any query fails: an incomplete record must never be assessed, since absence of
+    a diagnosis would read as "not-met".
+    """
+    if queries is None:
+        from cds_service.hooks.templates import patient_queries
+
+        queries = patient_queries(patient_id)
+    client = FhirClient(base_url, allowlist=allowlist, token=token, limits=limits, session=session)
+    with client:
+        results = client.fetch_many(queries)
+    resources: list[dict[str, Any]] = []
+    for key in queries:
+        result = results[key]
+        if isinstance(result, FhirError):
+            raise result
+        resources.extend(result)
+    return dedupe(resources)
+
+
+def dedupe(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeated resources (same type and id; the last copy wins, e.g. _include overlaps)."""
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    anonymous: list[dict[str, Any]] = []
+    for resource in resources:
+        rid = resource.get("id")
+        if isinstance(rid, str) and rid:
+            by_key[(resource["resourceType"], rid)] = resource
+        else:
+            anonymous.append(resource)
+    return [*by_key.values(), *anonymous]

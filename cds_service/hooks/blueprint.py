@@ -1,0 +1,304 @@
+"""HTTP of the CDS service: discovery, the patient-view hook and feedback (CDS Hooks 2.0)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from cds_service.eligibility import assess_resources
+from cds_service.hooks import HOOK, SERVICE_ID
+from cds_service.hooks.cards import (
+    CardContext,
+    fingerprint,
+    incomplete_card,
+    screening_card,
+)
+from cds_service.hooks.gather import gather
+from cds_service.hooks.state import HookState, get_state, notify_listeners
+from cds_service.hooks.suppression import (
+    FeedbackError,
+    is_suppressed,
+    parse_feedback,
+    record_card,
+    store_feedback,
+)
+from cds_service.hooks.templates import FHIR_ID
+from cds_service.security import JwtError
+
+log = logging.getLogger("igg4_cds.hooks")
+
+bp = Blueprint("cds_hooks", __name__)
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class RequestProblem(Exception):
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json", headers=headers)
+
+
+def problem(
+    status: int, error: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response({"error": error, "message": message}, status, headers)
+
+
+@bp.errorhandler(RequestProblem)
+def _on_problem(exc: RequestProblem) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+    return problem(exc.status, exc.error, exc.message, headers)
+
+
+@bp.after_request
+def _cors(response: Response) -> Response:
+    origins = current_app.config["CORS_ORIGINS"]
+    origin = request.headers.get("Origin")
+    if origins == "*":
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers.add("Vary", "Origin")
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def service_definition(state: HookState) -> dict[str, Any]:
+    return {
+        "hook": HOOK,
+        "id": SERVICE_ID,
+        "title": "IgG4-RD trial NCT05974683 screening",
+        "description": "Finds patients with IgG4-related disease whose serum IgG4 re-elevates "
+        "during maintenance remission, candidates for trial NCT05974683 (low-dose mycophenolate mofetil "
+        "vs placebo), with every inclusion and exclusion criterion explained.",
+        "prefetch": dict(state.templates),
+        "usageRequirements": "Send fhirServer and fhirAuthorization (read access to the patient's "
+        "Patient, Observation, Condition, MedicationRequest, MedicationStatement, Procedure and "
+        "ResearchSubject) unless every prefetch key is satisfied.",
+    }
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    return json_response({"services": [service_definition(get_state(current_app))]})
+
+
+def _authenticate(state: HookState) -> None:
+    if state.verifier is None:
+        return
+    configured = state.config["JWT_AUDIENCE"]
+    if configured:
+        audiences = [configured] if isinstance(configured, str) else list(configured)
+    else:
+        base = state.config["PUBLIC_BASE_URL"] or request.host_url
+        audiences = [base.rstrip("/") + request.path]
+    try:
+        state.verifier.verify(request.headers.get("Authorization"), audiences)
+    except JwtError as exc:
+        raise RequestProblem(401, "unauthorized", str(exc)) from exc
+
+
+def _body() -> dict[str, Any]:
+    try:
+        body = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError as exc:
+        raise RequestProblem(400, "bad-request", "body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise RequestProblem(400, "bad-request", "body must be a JSON object")
+    return body
+
+
+def _check_service(service_id: str) -> None:
+    if service_id != SERVICE_ID:
+        raise RequestProblem(404, "not-found", "no such CDS service")
+
+
+def _as_of(state: HookState) -> date:
+    pinned = state.config["IGG4_AS_OF"]
+    return pinned if isinstance(pinned, date) else datetime.now(UTC).date()
+
+
+@bp.post("/cds-services/<service_id>")
+def call_hook(service_id: str) -> Response:
+    started = time.perf_counter()
+    hook_instance = "-"
+    status_code = 500
+    note = ""
+    try:
+        _check_service(service_id)
+        state = get_state(current_app)
+        _authenticate(state)
+        body = _body()
+        raw_instance = body.get("hookInstance")
+        if isinstance(raw_instance, str) and _UUID.fullmatch(raw_instance):
+            hook_instance = raw_instance  # logged only when it is a UUID: never free text
+        response, note = _run_hook(state, body)
+        status_code = response.status_code
+        return response
+    except RequestProblem as exc:
+        status_code = exc.status
+        raise
+    finally:
+        log.info(
+            "hook hookInstance=%s http=%s %s ms=%.1f",
+            hook_instance,
+            status_code,
+            note,
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+    if body.get("hook") != HOOK:
+        raise RequestProblem(400, "bad-request", f"this service answers the '{HOOK}' hook only")
+    if not isinstance(body.get("hookInstance"), str):
+        raise RequestProblem(400, "bad-request", "hookInstance is required")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise RequestProblem(400, "bad-request", "context is required")
+    patient_id = context.get("patientId")
+    if not isinstance(patient_id, str) or not FHIR_ID.fullmatch(patient_id):
+        raise RequestProblem(400, "bad-request", "context.patientId must be a FHIR id")
+    user_id = context.get("userId") if isinstance(context.get("userId"), str) else None
+    server = body.get("fhirServer")
+    if server is not None and not isinstance(server, str):
+        raise RequestProblem(400, "bad-request", "fhirServer must be a URL")
+    auth = body.get("fhirAuthorization")
+    token = None
+    if auth is not None:
+        if not isinstance(auth, dict) or not server:
+            raise RequestProblem(
+                400, "bad-request", "fhirAuthorization must be an object and needs fhirServer"
+            )
+        if str(auth.get("token_type", "Bearer")).lower() != "bearer" or not isinstance(
+            auth.get("access_token"), str
+        ):
+            raise RequestProblem(400, "bad-request", "fhirAuthorization must carry a Bearer token")
+        token = auth["access_token"]
+    prefetch = body.get("prefetch")
+    if prefetch is not None and not isinstance(prefetch, dict):
+        raise RequestProblem(400, "bad-request", "prefetch must be an object")
+    return patient_id, user_id, server, token
+
+
+def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
+    patient_id, user_id, server, token = _validated(body)
+    config = state.config
+    got = gather(
+        patient_id=patient_id,
+        prefetch=body.get("prefetch"),
+        templates=state.templates,
+        fhir_server=server,
+        access_token=token,
+        allowlist=state.allowlist,
+        limits=state.limits,
+        session=state.http,
+    )
+    note = f"prefetched={got.prefetched} fetched={got.fetched} rejected={len(got.rejected)}"
+    if got.precondition:
+        return problem(412, "precondition-failed", got.precondition), note
+    if got.failure is not None:
+        note += f" fhir-error={got.failure.kind}"
+        if config["FETCH_FAILURE_RESPONSE"] == "412":
+            return problem(412, "precondition-failed", f"FHIR server: {got.failure.kind}"), note
+        card = incomplete_card(str(uuid.uuid4()), got.failure.kind, config["TRIAL_URL"])
+        return json_response({"cards": [card]}), note
+    try:
+        assessment = assess_resources(
+            got.resources,
+            as_of=_as_of(state),
+            params=state.params,
+            patient_ref=f"Patient/{patient_id}",
+        ).to_dict()
+    except Exception as exc:  # whatever the FHIR data holds, never a 500
+        note += f" engine-error={type(exc).__name__}"
+        card = incomplete_card(str(uuid.uuid4()), "engine", config["TRIAL_URL"])
+        return json_response({"cards": [card]}), note
+    notify_listeners(current_app._get_current_object(), server or "", assessment, "hook")  # type: ignore[attr-defined]
+    return json_response({"cards": _cards(state, assessment, patient_id, user_id, server)}), note
+
+
+def _cards(
+    state: HookState,
+    assessment: dict[str, Any],
+    patient_id: str,
+    user_id: str | None,
+    server: str | None,
+) -> list[dict[str, Any]]:
+    config = state.config
+    if assessment["status"] == "ineligible" and not config["SHOW_INELIGIBLE_CARD"]:
+        return []
+    now = datetime.now(UTC)
+    mark = fingerprint(assessment)
+    ctx = CardContext(
+        card_uuid=str(uuid.uuid4()),
+        suggestion_uuid=str(uuid.uuid4()),
+        patient_id=patient_id,
+        fhir_server=server,
+        user_id=user_id,
+        worklist_base_url=config["WORKLIST_BASE_URL"]
+        or config["PUBLIC_BASE_URL"]
+        or request.host_url,
+        smart_launch_url=config["SMART_LAUNCH_URL"],
+        trial_url=config["TRIAL_URL"],
+        study_team=config["STUDY_TEAM_REFERENCE"],
+        now=now,
+    )
+    with state.sessions() as session, session.begin():
+        if is_suppressed(
+            session,
+            fhir_server=server or "",
+            patient_id=patient_id,
+            fingerprint=mark,
+            now=now,
+            days=int(config["OVERRIDE_SUPPRESS_DAYS"]),
+        ):
+            return []
+        card = screening_card(assessment, ctx)
+        record_card(
+            session,
+            card_uuid=ctx.card_uuid,
+            service_id=SERVICE_ID,
+            fhir_server=server or "",
+            patient_id=patient_id,
+            status=assessment["status"],
+            fingerprint=mark,
+            now=now,
+        )
+    return [card]
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    _check_service(service_id)
+    state = get_state(current_app)
+    _authenticate(state)
+    try:
+        items = parse_feedback(_body())
+    except FeedbackError as exc:
+        raise RequestProblem(400, "bad-request", str(exc)) from exc
+    with state.sessions() as session, session.begin():
+        stored = store_feedback(session, items, SERVICE_ID, datetime.now(UTC))
+    log.info("feedback items=%d", stored)
+    return json_response({})
+
+
+health_bp = Blueprint("health", __name__)
+
+
+@health_bp.get("/healthz")
+def healthz() -> Response:
+    return json_response({"status": "ok"})

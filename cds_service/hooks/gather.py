@@ -1,0 +1,122 @@
+"""One patient's record for the engine: the usable prefetch plus what had to be fetched.
+
+Outcomes:
+- ``resources``: everything the templates ask for was had (prefetch, fetch, or ``null`` = no data);
+- ``precondition``: data is missing and no allowed FHIR server was given to fetch it from: the
+  request cannot be served (HTTP 412, as CDS Hooks 2.0 requires);
+- ``failure``: an allowed FHIR server was asked and failed (unreachable, 401/403, timeout, error,
+  malformed, too large). Partial data is never assessed: a missing Condition would read "not-met".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from cds_service.fhir_client import (
+    Allowlist,
+    Deadline,
+    FhirClient,
+    FhirError,
+    FhirLimits,
+    dedupe,
+)
+from cds_service.hooks.prefetch import check_prefetch
+from cds_service.hooks.templates import FHIR_ID
+
+
+@dataclass(slots=True)
+class Gathered:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    precondition: str | None = None  # why the request cannot be served (412)
+    failure: FhirError | None = None  # the FHIR server's failure
+    prefetched: int = 0  # template keys satisfied by the prefetch
+    fetched: int = 0  # template keys fetched from the FHIR server
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def gather(
+    *,
+    patient_id: str,
+    prefetch: Any,
+    templates: dict[str, str],
+    fhir_server: str | None,
+    access_token: str | None,
+    allowlist: Allowlist,
+    limits: FhirLimits,
+    session: requests.Session | None = None,
+) -> Gathered:
+    check = check_prefetch(prefetch, templates, patient_id)
+    out = Gathered(prefetched=len(check.satisfied), rejected=check.rejected)
+    collected = [r for key in templates for r in check.satisfied.get(key, [])]
+    wanted = {**check.missing, **check.null}
+    usable = bool(fhir_server) and allowlist.allows(fhir_server)
+    if not usable:
+        if check.missing:  # CDS Hooks 2.0: no access to the data and no prefetch of it -> 412
+            out.precondition = (
+                "prefetch incomplete and fhirServer is not on the allow-list"
+                if fhir_server
+                else "prefetch incomplete and no fhirServer to fetch the rest from"
+            )
+            return out
+        out.resources = dedupe(collected)  # only null keys left: the client says "no data"
+        return out
+    assert fhir_server is not None
+    client = FhirClient(
+        fhir_server, allowlist=allowlist, token=access_token, limits=limits, session=session
+    )
+    try:
+        deadline = client.deadline()  # one budget for every request of this hook call
+        if wanted:
+            results = client.fetch_many(wanted, deadline)
+            out.fetched = len(wanted)
+            for key in templates:
+                result = results.get(key)
+                if isinstance(result, FhirError):
+                    if key in check.missing:
+                        out.failure = result
+                        return out
+                    continue  # sent as null (no data): the client's word stands
+                if result is not None:
+                    collected.extend(result)
+        out.failure = _fetch_missing_medications(client, collected, deadline)
+        if out.failure is not None:
+            return out
+    finally:
+        if session is None:
+            client.close()
+    out.resources = dedupe(collected)
+    return out
+
+
+def unresolved_medications(resources: list[dict[str, Any]]) -> list[str]:
+    """Ids of Medications that medication records point to but that are not at hand."""
+    have = {r.get("id") for r in resources if r.get("resourceType") == "Medication"}
+    wanted: list[str] = []
+    for r in resources:
+        if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
+            continue
+        ref = r.get("medicationReference")
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(target, str) and target.startswith("Medication/"):
+            mid = target.removeprefix("Medication/")
+            if mid not in have and FHIR_ID.fullmatch(mid) and mid not in wanted:
+                wanted.append(mid)
+    return wanted
+
+
+def _fetch_missing_medications(
+    client: FhirClient, collected: list[dict[str, Any]], deadline: Deadline
+) -> FhirError | None:
+    """A server that ignored _include (or a prefetch without it): read the Medications by id."""
+    missing = unresolved_medications(collected)
+    if not missing:
+        return None
+    result = client.fetch_many({"medications": f"Medication?_id={','.join(missing)}"}, deadline)
+    found = result["medications"]
+    if isinstance(found, FhirError):
+        return found
+    collected.extend(found)
+    return None

@@ -1,0 +1,54 @@
+"""The card's suggestion: a referral to the study team as a FHIR R4 ServiceRequest.
+
+Built as plain JSON and validated with fhir.resources (its R4B models; ServiceRequest is the same
+in R4 for every element used here) so that an EHR never receives an invalid resource.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+TRIAL_ID = "NCT05974683"
+# FHIR ServiceRequest.category example value set: SNOMED CT 3457005 "Patient referral".
+_REFERRAL_CATEGORY = {
+    "coding": [
+        {"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}
+    ]
+}
+_REQUESTER_TYPES = ("Practitioner/", "PractitionerRole/", "Organization/")
+
+
+def referral_request(
+    *,
+    patient_id: str,
+    status: str,
+    authored: datetime,
+    user_id: str | None,
+    study_team: str | None,
+    trial_url: str,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",  # the clinician's EHR activates it on signing
+        "intent": "proposal",
+        "category": [_REFERRAL_CATEGORY],
+        "code": {
+            "text": f"Referral to the study team of trial {TRIAL_ID} (IgG4-RD re-elevation, "
+            "low-dose MMF vs placebo) for screening"
+        },
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "authoredOn": authored.isoformat(timespec="seconds"),
+        "reasonCode": [{"text": f"Pre-screened by igg4-cds as {status} for {TRIAL_ID}"}],
+        "note": [{"text": f"Trial record: {trial_url}"}],
+    }
+    if user_id and user_id.startswith(_REQUESTER_TYPES):
+        resource["requester"] = {"reference": user_id}
+    if study_team:
+        resource["performer"] = [{"reference": study_team}]
+    else:
+        resource["performer"] = [{"display": f"Study team of {TRIAL_ID}"}]
+    ServiceRequest.model_validate(resource)  # raises on an invalid resource: a bug, caught by tests
+    return resource

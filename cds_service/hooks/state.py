@@ -1,0 +1,99 @@
+"""What the hook needs at hand, built once per application from its configuration."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import requests
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from cds_service.eligibility import Params, assess_resources, load_params
+from cds_service.fhir_client import Allowlist, FhirLimits, new_session
+from cds_service.hooks.templates import prefetch_templates
+from cds_service.security import DbReplayStore, JwksFetcher, JwtVerifier
+
+log = logging.getLogger("igg4_cds.hooks")
+
+Listener = Callable[[str, dict[str, Any], str], None]
+LISTENERS_KEY = "igg4_assessment_listeners"
+
+
+@dataclass(slots=True)
+class HookState:
+    config: Mapping[str, Any]
+    allowlist: Allowlist
+    limits: FhirLimits
+    templates: dict[str, str]
+    params: Params
+    sessions: sessionmaker[Session]
+    verifier: JwtVerifier | None  # None: JWT verification off (development only)
+    http: requests.Session  # shared connection pool to FHIR servers; cookies refused
+
+
+def build_state(config: Mapping[str, Any], sessions: sessionmaker[Session]) -> HookState:
+    limits = FhirLimits.from_config(config)
+    verifier = None
+    if config["JWT_VERIFY"]:
+        verifier = JwtVerifier(
+            config["JWT_ISSUERS"],
+            replay_store=DbReplayStore(sessions),
+            algorithms=config["JWT_ALGORITHMS"],
+            leeway_s=int(config["JWT_LEEWAY_S"]),
+            max_lifetime_s=int(config["JWT_MAX_LIFETIME_S"]),
+            fetcher=JwksFetcher(cache_seconds=float(config["JWKS_CACHE_S"])),
+        )
+    http = new_session(limits.max_workers * 4)  # shared by the threads of this worker
+    params = load_params(config["IGG4_PARAMS_FILE"])
+    _warm_up(params)
+    return HookState(
+        config=config,
+        allowlist=Allowlist(config["FHIR_SERVER_ALLOWLIST"]),
+        limits=limits,
+        templates=prefetch_templates(observations_by_code=config["PREFETCH_OBSERVATIONS_BY_CODE"]),
+        params=params,
+        sessions=sessions,
+        verifier=verifier,
+        http=http,
+    )
+
+
+def _warm_up(params: Params) -> None:
+    """Load the engine's value sets and unit tables now, not during the first clinician's hook."""
+    igg4 = {
+        "resourceType": "Observation",
+        "id": "warm-up-igg4",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2469-5"}]},
+        "subject": {"reference": "Patient/warm-up"},
+        "effectiveDateTime": "2025-06-01",
+        "valueQuantity": {"value": 150, "unit": "mg/dL", "system": "http://unitsofmeasure.org"},
+    }
+    assess_resources(
+        [{"resourceType": "Patient", "id": "warm-up"}, igg4],
+        as_of=date(2026, 1, 1),
+        params=params,
+        patient_ref="Patient/warm-up",
+    )
+
+
+def get_state(app: Flask) -> HookState:
+    state: HookState = app.extensions["igg4_hooks"]
+    return state
+
+
+def notify_listeners(app: Flask, fhir_server: str, assessment: dict[str, Any], source: str) -> None:
+    """Call every registered listener; a failing listener is logged (type only) and never raised."""
+    for listener in list(app.extensions.setdefault(LISTENERS_KEY, [])):
+        try:
+            listener(fhir_server, assessment, source)
+        except Exception as exc:  # a listener must never break the hook
+            log.error(
+                "assessment listener %s failed: %s",
+                getattr(listener, "__qualname__", type(listener).__name__),
+                type(exc).__name__,
+            )

@@ -1,0 +1,14 @@
+"""The WSGI entry point for gunicorn: ``gunicorn 'cds_service.wsgi:app'``.
+
+Configured by environment: ``IGG4_CDS_CONFIG`` (a YAML/JSON file) and ``IGG4_CDS_<KEY>`` variables.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cds_service.app import create_app
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+app = create_app()

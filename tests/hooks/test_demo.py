@@ -1,0 +1,36 @@
+"""``igg4-cds demo --once``: the README's main job starts, answers three patients and exits 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cds_service.cli import cli
+from cds_service.commands.demo import pick_examples
+
+from .conftest import FIXTURES
+
+
+def test_demo_once_runs_the_three_examples() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--once", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "JWT verification of CDS clients is OFF" in out
+    assert "2026-11-24" in out
+    assert out.count("curl -s -X POST") == 3
+    assert out.count("[ok]") == 3
+    assert "demo check passed" in out
+
+
+def test_demo_picks_one_patient_per_status() -> None:
+    examples = pick_examples(FIXTURES)
+    assert [e.status for e in examples] == ["candidate", "needs-review", "ineligible"]
+
+
+def test_demo_once_fails_when_a_status_has_no_fixture(tmp_path: Path) -> None:
+    for name in ("01-candidate-mgl-male.json", "01-candidate-mgl-male.expected.json"):
+        (tmp_path / name).write_bytes((FIXTURES / name).read_bytes())
+    result = CliRunner().invoke(cli, ["demo", "--once", "--port", "0", "--fixtures", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no fixture found for: needs-review, ineligible" in result.output
