@@ -1,0 +1,88 @@
+"""The list's filters from query parameters: one parser for the page, the API and the exports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Protocol
+
+from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, SORTS, ListFilters
+from cds_service.worklist.workflow import STATES
+
+
+class Args(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def _multi(args: Args, key: str) -> list[str]:
+    out: list[str] = []
+    for raw in args.getlist(key):
+        out.extend(v.strip() for v in raw.split(",") if v.strip())
+    return out
+
+
+def parse_filters(args: Args, default_per_page: int = 25) -> tuple[ListFilters, list[str]]:
+    """Filters and the problems found; an invalid value is dropped and named in the problems."""
+    errors: list[str] = []
+    one: Mapping[str, str] = {k: (args.getlist(k) or [""])[-1].strip() for k in (
+        "assignee", "changed_since", "q", "sort", "order", "page", "per_page")}
+    eligibility = _multi(args, "eligibility")
+    bad = [v for v in eligibility if v not in ELIGIBILITY]
+    if bad:
+        errors.append(f"eligibility must be among {', '.join(ELIGIBILITY)}")
+    state = _multi(args, "state")
+    if [v for v in state if v not in STATES]:
+        errors.append(f"state must be among {', '.join(STATES)}")
+    since: date | None = None
+    if one["changed_since"]:
+        try:
+            since = date.fromisoformat(one["changed_since"][:10])
+        except ValueError:
+            errors.append("changed_since must be a date YYYY-MM-DD")
+    sort = one["sort"] or "updated"
+    if sort not in SORTS:
+        errors.append(f"sort must be one of {', '.join(SORTS)}")
+        sort = "updated"
+    order = one["order"] or ("asc" if sort in ("name", "patient") else "desc")
+    if order not in ("asc", "desc"):
+        errors.append("order must be asc or desc")
+        order = "desc"
+    page, per_page = 1, default_per_page
+    try:
+        page = int(one["page"] or 1)
+        per_page = int(one["per_page"] or default_per_page)
+        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError
+    except ValueError:
+        errors.append(f"page must be >= 1 and per_page 1..{MAX_PER_PAGE}")
+        page, per_page = 1, default_per_page
+    filters = ListFilters(
+        eligibility=tuple(v for v in eligibility if v in ELIGIBILITY),
+        state=tuple(v for v in state if v in STATES),
+        assignee=one["assignee"][:120] or None,
+        changed_since=since,
+        q=one["q"][:200] or None,
+        sort=sort,
+        desc=order == "desc",
+        page=page,
+        per_page=per_page,
+    )
+    return filters, errors
+
+
+def filters_to_args(f: ListFilters) -> dict[str, str]:
+    """Query parameters that reproduce ``f`` (for links: sort headers, paging, exports)."""
+    out: dict[str, str] = {}
+    if f.eligibility:
+        out["eligibility"] = ",".join(f.eligibility)
+    if f.state:
+        out["state"] = ",".join(f.state)
+    if f.assignee:
+        out["assignee"] = f.assignee
+    if f.changed_since:
+        out["changed_since"] = f.changed_since.isoformat()
+    if f.q:
+        out["q"] = f.q
+    out["sort"] = f.sort
+    out["order"] = "desc" if f.desc else "asc"
+    return out

@@ -1,0 +1,55 @@
+"""Manual assessment: an uploaded FHIR Bundle through the same engine, and the patient's name."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import orjson
+from flask import Flask
+
+from cds_service.eligibility import BundleError, assess_bundle, load_params
+
+MANUAL_SERVER = "urn:igg4-cds:manual-upload"  # the "server" of patients uploaded without one
+
+
+class UploadError(ValueError):
+    """The upload is not a FHIR Bundle the engine can assess (HTTP 422)."""
+
+
+def parse_bundle(raw: bytes | str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise UploadError("the file is not JSON") from exc
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise UploadError("the file is not a FHIR Bundle")
+    return data
+
+
+def assess_upload(app: Flask, bundle: dict[str, Any], as_of: date | None) -> dict[str, Any]:
+    """The engine's assessment (``to_dict()``) of an uploaded Bundle."""
+    params = load_params(app.config.get("IGG4_PARAMS_FILE"))
+    day = as_of or app.config.get("IGG4_AS_OF") or None
+    try:
+        result: dict[str, Any] = assess_bundle(bundle, as_of=day, params=params).to_dict()
+    except BundleError as exc:
+        raise UploadError(str(exc)) from exc
+    return result
+
+
+def display_name(bundle: dict[str, Any]) -> str | None:
+    """"Given Family" of the Bundle's Patient (official name first), or None."""
+    for entry in bundle.get("entry") or []:
+        resource = (entry or {}).get("resource") or {}
+        if resource.get("resourceType") != "Patient":
+            continue
+        names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
+        names.sort(key=lambda n: n.get("use") != "official")
+        for name in names:
+            text = name.get("text") or " ".join(
+                [*(str(g) for g in name.get("given") or []), str(name.get("family") or "")]
+            ).strip()
+            if text:
+                return str(text)[:200]
+    return None

@@ -1,0 +1,47 @@
+"""The worklist's configuration keys and their defaults (overridable like any other key:
+the config file, ``IGG4_CDS_<KEY>`` environment variables, or ``create_app``'s mapping)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    "WORKLIST_AUTH": "local",  # "local" accounts, or "oidc" (an OpenID Connect provider)
+    # {"metadata_url": ".../.well-known/openid-configuration", "client_id", "client_secret",
+    #  "scope": "openid profile email", "role_claim": "roles",
+    #  "role_map": {"idp-group": "investigator", ...}, "default_role": "recruiter" | None,
+    #  "username_claim": "preferred_username"}
+    "WORKLIST_OIDC": {},
+    "WORKLIST_SECURE_COOKIES": True,  # False only for plain-http local development
+    "WORKLIST_SESSION_HOURS": 8,
+    "WORKLIST_LOGIN_WINDOW_S": 900,
+    "WORKLIST_LOGIN_MAX_FAILURES": 5,  # per user name in the window
+    "WORKLIST_LOGIN_MAX_FAILURES_PER_IP": 20,
+    "WORKLIST_PAGE_SIZE": 25,
+    "WORKLIST_MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+}
+
+
+def resolve(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The worklist keys: the app's config where set, else ``IGG4_CDS_<KEY>``, else the default."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        if key in config and config[key] is not None:
+            out[key] = config[key]
+        elif env.get("IGG4_CDS_" + key, "").strip():
+            out[key] = yaml.safe_load(env["IGG4_CDS_" + key])
+        else:
+            out[key] = default
+    if out["WORKLIST_AUTH"] not in ("local", "oidc"):
+        raise ValueError("WORKLIST_AUTH must be 'local' or 'oidc'")
+    if out["WORKLIST_AUTH"] == "oidc":
+        oidc = out["WORKLIST_OIDC"]
+        missing = [k for k in ("metadata_url", "client_id") if not (oidc or {}).get(k)]
+        if missing:
+            raise ValueError(f"WORKLIST_OIDC needs {', '.join(missing)} when WORKLIST_AUTH is oidc")
+    return out

@@ -1,0 +1,93 @@
+"""The recruiter's workflow as data: states, allowed transitions and who may make them. Pure."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STATES: Final = (
+    "new",
+    "in-review",
+    "contacted",
+    "pre-screened",
+    "referred",
+    "enrolled",
+    "declined",
+    "not-eligible",
+)
+ROLES: Final = ("recruiter", "investigator", "admin")
+
+STATE_LABELS: Final = {
+    "new": "New",
+    "in-review": "In review",
+    "contacted": "Contacted",
+    "pre-screened": "Pre-screened",
+    "referred": "Referred",
+    "enrolled": "Enrolled",
+    "declined": "Declined",
+    "not-eligible": "Not eligible",
+}
+
+_CLOSING = ("declined", "not-eligible")
+TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
+    "new": ("in-review", *_CLOSING),
+    "in-review": ("contacted", "new", *_CLOSING),
+    "contacted": ("pre-screened", "in-review", *_CLOSING),
+    "pre-screened": ("referred", "enrolled", "contacted", *_CLOSING),
+    "referred": ("enrolled", "pre-screened", *_CLOSING),
+    "enrolled": ("referred",),  # correcting a mistaken enrolment (investigator only, below)
+    "declined": ("in-review",),  # re-opened, e.g. the patient changed their mind
+    "not-eligible": ("in-review",),
+}
+
+# Issue 4: only investigators mark `not-eligible` or `enrolled`; undoing those decisions is
+# theirs too.
+INVESTIGATOR_ONLY_TARGETS: Final = frozenset({"not-eligible", "enrolled"})
+INVESTIGATOR_ONLY_SOURCES: Final = frozenset({"not-eligible", "enrolled"})
+
+
+class TransitionError(ValueError):
+    """A state change that the workflow does not allow (HTTP 422)."""
+
+
+class ForbiddenTransition(PermissionError):
+    """A state change the user's role may not make (HTTP 403)."""
+
+
+def allowed_targets(state: str, role: str) -> list[str]:
+    """The states a user with ``role`` may move a patient in ``state`` to, in workflow order."""
+    return [t for t in TRANSITIONS.get(state, ()) if _role_may(state, t, role)]
+
+
+def _role_may(source: str, target: str, role: str) -> bool:
+    if target in INVESTIGATOR_ONLY_TARGETS or source in INVESTIGATOR_ONLY_SOURCES:
+        return role == "investigator"
+    return role in ROLES
+
+
+def check_transition(source: str, target: str, role: str) -> None:
+    """Raise unless ``role`` may move a patient from ``source`` to ``target``."""
+    if target not in STATES:
+        raise TransitionError(f"unknown state {target!r}")
+    if target not in TRANSITIONS.get(source, ()):
+        raise TransitionError(f"cannot go from {source!r} to {target!r}")
+    if not _role_may(source, target, role):
+        raise ForbiddenTransition(f"only an investigator may go from {source!r} to {target!r}")
+
+
+def eligibility_change(previous: str | None, current: str) -> str | None:
+    """Name the change of eligibility that the list should show, or None when there is none."""
+    if previous is None or previous == current:
+        return None
+    if current == "candidate":
+        return "newly-candidate"
+    if current == "ineligible":
+        return "no-longer-eligible"
+    return "now-needs-review" if previous == "candidate" else "may-be-eligible"
+
+
+CHANGE_LABELS: Final = {
+    "newly-candidate": "newly candidate",
+    "no-longer-eligible": "no longer eligible",
+    "now-needs-review": "now needs review",
+    "may-be-eligible": "may be eligible again",
+}
