@@ -1,0 +1,272 @@
+"""``igg4-cds screen``: every candidate in a clinic's FHIR data (a FHIR server or a Bulk export)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cds_service.screening import ScreenConfig, run_screen
+from cds_service.screening.auth import AuthError, SmartBackendAuth, StaticToken, discover_token_url
+from cds_service.screening.fhir_source import RetryPolicy
+
+_APP_DB = "__app__"
+EXIT_STOPPED = 3  # the run stopped early (server unreachable); what was done is kept
+
+
+def _parse_date(_: Any, __: Any, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def app_database_url() -> str:
+    """The service's own database: DATABASE_URL from its configuration, else its SQLite file."""
+    from flask import Flask
+
+    from cds_service.app import default_database_url
+    from cds_service.config import build_config
+
+    url = build_config().get("DATABASE_URL")
+    if url:
+        return str(url)
+    return default_database_url(Flask("cds_service.app", instance_relative_config=True))
+
+
+def _auth(
+    fhir_server: str | None,
+    token: str | None,
+    client_id: str | None,
+    private_key: Path | None,
+    token_url: str | None,
+    alg: str,
+    kid: str | None,
+    scope: str | None,
+) -> StaticToken | SmartBackendAuth | None:
+    if client_id or private_key:
+        if not (client_id and private_key and fhir_server):
+            raise click.UsageError("SMART Backend Services needs --client-id and --private-key")
+        url = token_url or discover_token_url(fhir_server)
+        kwargs: dict[str, Any] = {"scope": scope} if scope else {}
+        return SmartBackendAuth(
+            token_url=url,
+            client_id=client_id,
+            private_key_pem=private_key.read_bytes(),
+            alg=alg,
+            kid=kid,
+            **kwargs,
+        )
+    return StaticToken(token) if token else None
+
+
+@click.command()
+@click.option(
+    "--fhir-server", metavar="URL", help="FHIR R4 base URL to screen (search, then fetch)."
+)
+@click.option(
+    "--bulk",
+    "bulk_dir",
+    type=click.Path(exists=True, path_type=Path),
+    help="Directory of a FHIR Bulk Data export (*.ndjson, *.ndjson.gz; several per type).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Run the bulk screen here (DuckDB + process pool) or on Apache Spark.",
+)
+@click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
+@click.option("--as-of", callback=_parse_date, help="Screening date YYYY-MM-DD (default: today).")
+@click.option(
+    "--params",
+    "params_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trial parameter file (default: IGG4_CDS_PARAMS or built-in).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write assessments to this file (.csv or .ndjson).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(["csv", "ndjson"]),
+    help="Format of --out (default: from its extension).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    is_flag=False,
+    flag_value=_APP_DB,
+    default=None,
+    metavar="[URL]",
+    help="Record results in the worklist database: URL, or the app's DATABASE_URL when "
+    "given alone. Used by default when --out is not given.",
+)
+@click.option(
+    "--fhir-label",
+    metavar="URL",
+    help="Worklist's FHIR server for bulk results (default: file:// URL of the export).",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write summary.json, attrition.csv, attrition.svg and malformed.csv here.",
+)
+@click.option("--resume", is_flag=True, help="Skip patients already done in this run (journal).")
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The run's journal of patients done (default: OUT.journal).",
+)
+@click.option(
+    "--all-patients",
+    is_flag=True,
+    help="Bulk: assess every patient, not only those with an IgG4-RD code or IgG4 result.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Engine processes (and DuckDB threads).",
+)
+@click.option("--memory-limit", default="512MB", show_default=True, help="DuckDB memory limit.")
+@click.option(
+    "--partition-mb",
+    type=click.IntRange(1),
+    default=128,
+    show_default=True,
+    help="Bulk: NDJSON per grouping partition (bounds memory).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="FHIR server: patients fetched at a time.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="FHIR server: attempts per request on 429/5xx/timeouts, with back-off.",
+)
+@click.option(
+    "--token", envvar="IGG4_CDS_FHIR_TOKEN", help="Bearer token (env IGG4_CDS_FHIR_TOKEN)."
+)
+@click.option("--client-id", help="SMART Backend Services client id.")
+@click.option(
+    "--private-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="SMART Backend Services private key (PEM).",
+)
+@click.option("--token-url", help="Token endpoint (default: from .well-known/smart-configuration).")
+@click.option("--alg", type=click.Choice(["RS384", "ES384"]), default="RS384", show_default=True)
+@click.option("--kid", help="Key id for the JWT header (the JWKS entry of --private-key).")
+@click.option("--scope", help="Scopes requested (default: system/<Type>.rs for the types read).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when stderr is a terminal).",
+)
+def screen(
+    fhir_server: str | None,
+    bulk_dir: Path | None,
+    engine: str,
+    spark_master: str,
+    as_of: date | None,
+    params_path: str | None,
+    out: Path | None,
+    out_format: str | None,
+    db_url: str | None,
+    fhir_label: str | None,
+    report_dir: Path | None,
+    resume: bool,
+    journal: Path | None,
+    all_patients: bool,
+    workers: int,
+    memory_limit: str,
+    partition_mb: int,
+    concurrency: int,
+    retries: int,
+    token: str | None,
+    client_id: str | None,
+    private_key: Path | None,
+    token_url: str | None,
+    alg: str,
+    kid: str | None,
+    scope: str | None,
+    progress: bool | None,
+) -> None:
+    """Screen a population: assess every patient worth assessing and summarise the attrition.
+
+    \b
+    Examples:
+      igg4-cds screen --bulk export/ --out results.csv --report report/
+      igg4-cds screen --fhir-server https://ehr/fhir --token "$TOKEN" --db --report report/
+      igg4-cds screen --bulk export/ --engine spark --out results.ndjson
+    """
+    if (fhir_server is None) == (bulk_dir is None):
+        raise click.UsageError("give exactly one source: --fhir-server URL or --bulk DIR")
+    if engine == "spark" and bulk_dir is None:
+        raise click.UsageError("--engine spark screens a bulk export (--bulk DIR)")
+    if db_url == _APP_DB or (db_url is None and out is None):
+        db_url = app_database_url()
+    try:
+        auth = _auth(fhir_server, token, client_id, private_key, token_url, alg, kid, scope)
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from None
+    cfg = ScreenConfig(
+        bulk_dir=bulk_dir,
+        fhir_server=fhir_server,
+        engine="spark" if engine == "spark" else "local",
+        as_of=as_of,
+        params_path=params_path,
+        workers=workers,
+        out=out,
+        out_format=out_format,
+        db_url=db_url,
+        fhir_label=fhir_label,
+        report_dir=report_dir,
+        resume=resume,
+        journal=journal,
+        all_patients=all_patients,
+        memory_limit=memory_limit,
+        partition_bytes=partition_mb * 1024 * 1024,
+        concurrency=concurrency,
+        auth=auth,
+        retry=RetryPolicy(attempts=retries),
+        progress=sys.stderr.isatty() if progress is None else progress,
+        spark_master=spark_master,
+    )
+    try:
+        outcome = run_screen(cfg)
+    except (FileNotFoundError, AuthError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(outcome.summary.render(outcome.stats))
+    if outcome.issues_shown:
+        click.echo(f"\nMalformed or unusable lines ({outcome.stats.bad} in all; first shown):")
+        for issue in outcome.issues_shown:
+            click.echo(f"  {issue}")
+    for path in outcome.report_files:
+        click.echo(f"report: {path}")
+    if outcome.error:
+        click.echo(
+            f"\nigg4-cds screen: stopped early: {outcome.error}. {outcome.summary.assessed} "
+            f"patient(s) assessed and kept; re-run with --resume to continue "
+            f"(journal: {outcome.journal}).",
+            err=True,
+        )
+        sys.exit(EXIT_STOPPED)

@@ -1,0 +1,13 @@
+"""Population screening: every candidate in a clinic's FHIR data (issue 5).
+
+Sources: a FHIR server (search, then fetch per patient), a Bulk Data export grouped with DuckDB, or
+the same export on Apache Spark. Each patient goes through the eligibility engine; results go to a
+file and/or the worklist, with a summary, an attrition table and picture, progress and resume.
+
+    from cds_service.screening import ScreenConfig, run_screen
+    outcome = run_screen(ScreenConfig(bulk_dir=Path("export/"), out=Path("results.ndjson")))
+"""
+
+from cds_service.screening.pipeline import ScreenConfig, ScreenOutcome, run_screen
+
+__all__ = ["ScreenConfig", "ScreenOutcome", "run_screen"]

@@ -1,0 +1,138 @@
+"""Assess patient groups with the eligibility engine, on every core, in the order they came.
+
+Groups are batched (a few thousand resources per task) and sent to a process pool; at most
+``2 × workers`` batches are in flight, so a fast source never piles patients up in memory, and
+results come back in submission order, so the output is the same run after run. With one worker
+everything runs in this process (no pool), which the Spark executors use too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import date
+from typing import Any
+
+import orjson
+
+from cds_service.eligibility import BundleError, Params, assess_resources, load_params
+from cds_service.screening.model import PatientGroup, PatientResult
+from cds_service.screening.records import resource_order
+from cds_service.worklist.manual import display_name
+
+BATCH_RESOURCES = 4000
+BATCH_PATIENTS = 200
+
+_worker_params: Params | None = None
+_worker_as_of: date | None = None
+
+
+def _init_worker(params_path: str | None, as_of: date | None) -> None:
+    global _worker_params, _worker_as_of
+    _worker_params = load_params(params_path)
+    _worker_as_of = as_of
+
+
+def assess_group(group: PatientGroup, params: Params, as_of: date | None) -> PatientResult:
+    """One patient through the engine. Unreadable lines become data issues of that patient."""
+    resources: list[dict[str, Any]] = []
+    unreadable = 0
+    for item in group.resources:
+        if isinstance(item, dict):
+            resources.append(item)
+            continue
+        try:
+            parsed = orjson.loads(item)
+        except orjson.JSONDecodeError:
+            unreadable += 1
+            continue
+        if isinstance(parsed, dict):
+            resources.append(parsed)
+        else:
+            unreadable += 1
+    resources.sort(key=resource_order)
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    if patient is None:
+        return PatientResult(group.ref, None, "no Patient resource", len(resources))
+    try:
+        assessment = assess_resources(
+            resources, as_of=as_of, params=params, patient_ref=group.ref
+        ).to_dict()
+    except BundleError:
+        return PatientResult(group.ref, None, "not one patient's data", len(resources))
+    except Exception as exc:  # an engine bug must not end a population run; counted by type
+        return PatientResult(group.ref, None, f"engine error: {type(exc).__name__}", len(resources))
+    if unreadable:
+        assessment["dataIssues"] = [
+            *assessment.get("dataIssues", []),
+            f"{unreadable} resource line(s) of this patient could not be parsed",
+        ]
+    name = display_name({"entry": [{"resource": patient}]})
+    return PatientResult(group.ref, assessment, None, len(resources), name)
+
+
+def assess_batch(batch: list[PatientGroup]) -> list[PatientResult]:
+    """Pool task: the worker's params and as-of date were set by ``_init_worker``."""
+    params = _worker_params if _worker_params is not None else load_params()
+    return [assess_group(g, params, _worker_as_of) for g in batch]
+
+
+def batches(groups: Iterable[PatientGroup]) -> Iterator[list[PatientGroup]]:
+    """Groups in batches. If the source fails (a server gone), the patients already read are
+    still handed on before the error, so that their results are kept."""
+    batch: list[PatientGroup] = []
+    size = 0
+    source = iter(groups)
+    while True:
+        try:
+            group = next(source)
+        except StopIteration:
+            break
+        except Exception:
+            if batch:
+                yield batch
+            raise
+        batch.append(group)
+        size += len(group.resources)
+        if size >= BATCH_RESOURCES or len(batch) >= BATCH_PATIENTS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def run(
+    groups: Iterable[PatientGroup],
+    *,
+    workers: int,
+    as_of: date | None,
+    params_path: str | None,
+) -> Iterator[list[PatientResult]]:
+    """Results batch by batch, in the order of ``groups``."""
+    if workers <= 1:
+        _init_worker(params_path, as_of)
+        for batch in batches(groups):
+            yield assess_batch(batch)
+        return
+    # "spawn": the parent holds DuckDB threads and HTTP pools, which must not be forked.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(params_path, as_of),
+    ) as pool:
+        window: deque[Future[list[PatientResult]]] = deque()
+        try:
+            for batch in batches(groups):
+                window.append(pool.submit(assess_batch, batch))
+                while len(window) >= 2 * workers:
+                    yield window.popleft().result()
+        except Exception:  # the source failed: what was read is still assessed and kept
+            while window:
+                yield window.popleft().result()
+            raise
+        while window:
+            yield window.popleft().result()

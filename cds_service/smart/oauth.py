@@ -1,0 +1,166 @@
+"""Authorization code with PKCE (S256) and ``state``, through ``fhirclient``.
+
+``fhirclient`` builds the authorize URL (``state``, PKCE S256 challenge, ``aud``, ``launch``) and
+exchanges the code (``code_verifier``, ``redirect_uri``); its state dict is kept in the server-side
+session between the two. It does not read ``.well-known/smart-configuration`` (see discovery).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from fhirclient.auth import FHIROAuth2Auth
+from fhirclient.client import FHIRClient
+
+from cds_service.smart.discovery import Endpoints
+from cds_service.smart.errors import SmartError, launch_again
+
+# OAuth 2.0 error codes (RFC 6749 4.1.2.1) in words for the clinician.
+_AUTH_ERRORS = {
+    "access_denied": "Access was declined, so the app cannot show this patient.",
+    "invalid_scope": "The EHR did not accept the access this app asks for.",
+    "unauthorized_client": "The EHR does not allow this app to sign in this way.",
+    "temporarily_unavailable": "The EHR's sign-in service is busy. Try again in a moment.",
+    "server_error": "The EHR's sign-in service failed.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    url: str
+    state: str
+    client_state: dict[str, Any]  # fhirclient's, kept server-side until the callback
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    access_token: str
+    token_type: str
+    scope: str
+    patient: str | None
+    expires_in: float | None  # seconds left when the token was received
+    context: dict[str, Any]  # other launch context: encounter, need_patient_banner, ...
+
+
+def start(
+    endpoints: Endpoints,
+    *,
+    iss: str,
+    client_id: str,
+    client_secret: str | None,
+    redirect_uri: str,
+    scope: str,
+    launch: str | None,
+    http: requests.Session,
+) -> Authorization:
+    """The authorize URL for an EHR launch (``launch`` given: scope ``launch``) or a standalone
+    launch (scope ``launch/patient``: the EHR asks the clinician to pick a patient)."""
+    client = FHIRClient(
+        settings={
+            "app_id": client_id,
+            "app_secret": client_secret,
+            "api_base": iss,
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "launch_token": launch,
+        },
+        save_func=lambda _: None,
+    )
+    assert client.server is not None
+    client.server.session = http
+    client.server.auth = FHIROAuth2Auth(
+        state={
+            "app_id": client_id,
+            "app_secret": client_secret,
+            "aud": iss,  # SMART: the FHIR base URL exactly as the EHR gave it
+            "redirect_uri": redirect_uri,
+            "authorize_uri": endpoints.authorize,
+            "token_uri": endpoints.token,
+        }
+    )
+    url = client.authorize_url
+    auth = client.server.auth
+    if not isinstance(url, str) or not auth.auth_state or not auth.code_verifier:
+        raise SmartError("launch-failed", 500, "The app could not start", "No authorize URL.")
+    return Authorization(url=url, state=auth.auth_state, client_state=client.state)
+
+
+def authorization_error(args: dict[str, str]) -> SmartError | None:
+    """The authorization server's refusal (consent denied, ...) as a page, or None."""
+    code = args.get("error")
+    if not code:
+        return None
+    text = _AUTH_ERRORS.get(code, "The EHR's sign-in service refused the request.")
+    if code == "access_denied":
+        return SmartError("access-denied", 403, "Access declined", launch_again(text))
+    return SmartError(f"authorization-{code}"[:60], 400, "Sign-in did not complete", text)
+
+
+def exchange(
+    client_state: dict[str, Any], callback_args: dict[str, str], http: requests.Session
+) -> TokenGrant:
+    """Exchange the code for a token (fhirclient sends the PKCE verifier and checks ``state``)."""
+    client = FHIRClient(state=client_state, save_func=lambda _: None)
+    assert client.server is not None
+    client.server.session = http
+    query = urlencode(callback_args)
+    try:
+        client.handle_callback(f"{client.redirect}?{query}")
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        raise SmartError(
+            "token-refused",
+            502,
+            "Sign-in could not be completed",
+            launch_again(f"The EHR's sign-in service refused the code (HTTP {status})."),
+        ) from exc
+    except requests.RequestException as exc:
+        raise SmartError(
+            "token-unreachable",
+            502,
+            "Sign-in could not be completed",
+            "The EHR's sign-in service could not be reached. Try again in a moment.",
+        ) from exc
+    except Exception as exc:  # fhirclient: bare Exception for a bad state, no code, no token
+        raise SmartError(
+            "token-invalid",
+            502,
+            "Sign-in could not be completed",
+            launch_again("The EHR's sign-in service gave no usable access token."),
+        ) from exc
+    auth = client.server.auth
+    assert isinstance(auth, FHIROAuth2Auth)
+    context = dict(client.launch_context or {})
+    token = auth.access_token
+    token_type = str(context.pop("token_type", "") or "")
+    if not token or token_type.lower() != "bearer":
+        raise SmartError(
+            "token-invalid",
+            502,
+            "Sign-in could not be completed",
+            launch_again("The EHR's sign-in service gave no bearer token."),
+        )
+    expires_in = auth.expires_at.timestamp() - time.time() if auth.expires_at is not None else None
+    context.pop("id_token", None)  # not used: the app needs no identity beyond the EHR's token
+    context.pop("refresh_token", None)  # never kept: the session ends with the access token
+    scope = context.pop("scope", None)
+    patient = context.pop("patient", None)
+    return TokenGrant(
+        access_token=str(token),
+        token_type="Bearer",
+        # RFC 6749 5.1: scope may be omitted when it is what was asked for
+        scope=str(scope) if isinstance(scope, str) else str(client.desired_scope),
+        patient=str(patient) if isinstance(patient, str) and patient else None,
+        expires_in=expires_in,
+        context={k: v for k, v in context.items() if isinstance(v, str | bool | int)},
+    )
+
+
+def token_expiry(grant: TokenGrant, *, now: float, default_s: int, max_s: int) -> float:
+    """When the app's session for this grant ends: with the token, and never after ``max_s``."""
+    left = grant.expires_in if grant.expires_in is not None else float(default_s)
+    return now + min(left, float(max_s))
