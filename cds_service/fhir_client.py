@@ -199,9 +199,13 @@ class FhirClient:
         return b"".join(chunks)
 
     def read(self, relative: str, deadline: Deadline | None = None) -> dict[str, Any]:
+        """``Type/id``: the resource, which must be that type with that id."""
         resource = self.get_json(self.url_for(relative), deadline or self.deadline())
         if resource["resourceType"] == "OperationOutcome":
             raise FhirError("malformed", "OperationOutcome instead of the resource")
+        rtype, _, rid = relative.partition("?")[0].partition("/")
+        if resource["resourceType"] != rtype or (rid and resource.get("id") != rid):
+            raise FhirError("malformed", "the read returned another resource")
         return resource
 
     # -- searches --------------------------------------------------------------------------------

@@ -211,17 +211,19 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
     if got.precondition:
         return problem(412, "precondition-failed", got.precondition), note
     if got.failure is not None:
-        note += f" fhir-error={got.failure.kind}"
+        note += f" fhir-error={got.failure.kind} unavailable={len(got.unavailable)}"
         if config["FETCH_FAILURE_RESPONSE"] == "412":
             return problem(412, "precondition-failed", f"FHIR server: {got.failure.kind}"), note
-        card = incomplete_card(str(uuid.uuid4()), got.failure.kind, config["TRIAL_URL"])
-        return json_response({"cards": [card]}), note
+        if not got.resources:  # the Patient itself could not be read: nothing to assess
+            card = incomplete_card(str(uuid.uuid4()), got.failure.kind, config["TRIAL_URL"])
+            return json_response({"cards": [card]}), note
     try:
         assessment = assess_resources(
             got.resources,
             as_of=_as_of(state),
             params=state.params,
             patient_ref=f"Patient/{patient_id}",
+            unavailable=got.unavailable,
         ).to_dict()
     except Exception as exc:  # whatever the FHIR data holds, never a 500
         note += f" engine-error={type(exc).__name__}"

@@ -4,8 +4,11 @@ Outcomes:
 - ``resources``: everything the templates ask for was had (prefetch, fetch, or ``null`` = no data);
 - ``precondition``: data is missing and no allowed FHIR server was given to fetch it from: the
   request cannot be served (HTTP 412, as CDS Hooks 2.0 requires);
-- ``failure``: an allowed FHIR server was asked and failed (unreachable, 401/403, timeout, error,
-  malformed, too large). Partial data is never assessed: a missing Condition would read "not-met".
+- ``failure``: the Patient itself could not be read from the allowed FHIR server (unreachable,
+  401/403, timeout, error, malformed, too large): nothing can be assessed;
+- ``unavailable``: other searches failed. The record is assessed without them, and the engine is told
+  which resource types could not be read, so that an absence there is ``unknown``, never "none
+  recorded" (a missing Condition must not read "not-met").
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from cds_service.fhir_client import (
     dedupe,
 )
 from cds_service.hooks.prefetch import check_prefetch
-from cds_service.hooks.templates import FHIR_ID
+from cds_service.hooks.templates import FHIR_ID, resource_type
 
 
 @dataclass(slots=True)
 class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     precondition: str | None = None  # why the request cannot be served (412)
-    failure: FhirError | None = None  # the FHIR server's failure
+    failure: FhirError | None = None  # the FHIR server's failure (first one, for the log)
+    unavailable: dict[str, str] = field(default_factory=dict)  # resource type -> why
     prefetched: int = 0  # template keys satisfied by the prefetch
     fetched: int = 0  # template keys fetched from the FHIR server
     rejected: dict[str, str] = field(default_factory=dict)
@@ -75,15 +79,24 @@ def gather(
             for key in templates:
                 result = results.get(key)
                 if isinstance(result, FhirError):
-                    if key in check.missing:
+                    if key not in check.missing:
+                        continue  # sent as null (no data): the client's word stands
+                    if resource_type(templates[key]) == "Patient":
                         out.failure = result
                         return out
-                    continue  # sent as null (no data): the client's word stands
+                    out.failure = out.failure or result
+                    out.unavailable[resource_type(templates[key])] = (
+                        f"FHIR search failed: {result.kind}"
+                    )
+                    continue
                 if result is not None:
                     collected.extend(result)
-        out.failure = _fetch_missing_medications(client, collected, deadline)
-        if out.failure is not None:
-            return out
+        med_failure = _fetch_missing_medications(client, collected, deadline)
+        if med_failure is not None:
+            out.failure = out.failure or med_failure
+            why = f"referenced Medication could not be read: {med_failure.kind}"
+            for rtype in ("MedicationRequest", "MedicationStatement"):
+                out.unavailable.setdefault(rtype, why)
     finally:
         if session is None:
             client.close()

@@ -65,7 +65,7 @@ def live(
             "FHIR_SERVER_ALLOWLIST": [e2e_fhir.base_url],
             # pages of 5 are artificial: a long record (600+ Observations) needs 100+ of them
             "FHIR_MAX_PAGES": 1000,
-            "FHIR_TIME_BUDGET_S": 20.0,
+            "FHIR_TIME_BUDGET_S": 60.0,
         }
     )
     with LiveServer(app) as server:

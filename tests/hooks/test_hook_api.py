@@ -141,12 +141,17 @@ def test_null_prefetch_keys_mean_no_data_when_there_is_no_server(
     assert response.json["cards"][0]["extension"][EXTENSION_KEY]["status"] == "candidate"
 
 
-def _fhir_mock(mock: responses.RequestsMock, *, conditions: Any = None) -> None:
-    """Serve RECORD for any search on FHIR; ``conditions`` replaces the Condition answer."""
+def _fhir_mock(
+    mock: responses.RequestsMock, *, conditions: Any = None, patient: Any = None
+) -> None:
+    """Serve RECORD for any search on FHIR; ``conditions`` / ``patient`` replace those answers."""
     by_type: dict[str, list[dict[str, Any]]] = {}
     for r in RECORD:
         by_type.setdefault(r["resourceType"], []).append(r)
-    mock.get(f"{FHIR}/Patient/h1", json=by_type["Patient"][0])
+    if patient is None:
+        mock.get(f"{FHIR}/Patient/h1", json=by_type["Patient"][0])
+    else:
+        mock.get(f"{FHIR}/Patient/h1", **patient)
     for rtype in ("Observation", "MedicationRequest", "MedicationStatement", "Procedure"):
         mock.get(f"{FHIR}/{rtype}", json=searchset(by_type.get(rtype, [])))
     mock.get(f"{FHIR}/ResearchSubject", json=searchset([]))
@@ -166,9 +171,27 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("kind", list(FAILURES))
-def test_fhir_failure_gives_a_could_not_complete_card(
+def test_patient_read_failure_gives_a_could_not_complete_card(
     make_app: Callable[..., Flask], kind: str
 ) -> None:
+    app = _app(make_app)
+    body = hook_body("h1", fhirServer=FHIR, fhirAuthorization=fhir_auth("tok"))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        _fhir_mock(mock, patient=FAILURES[kind])
+        response = _post(app, body)
+    assert response.status_code == 200
+    assert_valid_response(response.json)
+    (card,) = response.json["cards"]
+    assert "could not be completed" in card["summary"]
+    assert card["extension"] == {f"{EXTENSION_KEY}-error": {"kind": kind}}
+    assert EXTENSION_KEY not in card["extension"]  # nothing concluded without the patient
+
+
+@pytest.mark.parametrize("kind", list(FAILURES))
+def test_failed_search_is_assessed_as_unreadable_not_as_absent(
+    make_app: Callable[..., Flask], kind: str
+) -> None:
+    """Conditions could not be fetched: the diagnosis criteria are unknown, never "none recorded"."""
     app = _app(make_app)
     body = hook_body("h1", fhirServer=FHIR, fhirAuthorization=fhir_auth("tok"))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -177,9 +200,13 @@ def test_fhir_failure_gives_a_could_not_complete_card(
     assert response.status_code == 200
     assert_valid_response(response.json)
     (card,) = response.json["cards"]
-    assert "could not be completed" in card["summary"]
-    assert card["extension"] == {f"{EXTENSION_KEY}-error": {"kind": kind}}
-    assert EXTENSION_KEY not in card["extension"]  # nothing concluded from partial data
+    assessment = card["extension"][EXTENSION_KEY]
+    by_id = {c["id"]: c for c in assessment["criteria"]}
+    assert by_id["I1"]["status"] == "unknown"
+    assert f"Condition could not be read (FHIR search failed: {kind})" in by_id["I1"]["reason"]
+    assert by_id["E5"]["status"] == "unknown"
+    assert assessment["status"] == "needs-review"
+    assert f"Condition: could not be read (FHIR search failed: {kind})" in assessment["dataIssues"]
 
 
 def test_fhir_failure_can_be_configured_as_412(make_app: Callable[..., Flask]) -> None:
