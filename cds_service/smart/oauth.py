@@ -10,14 +10,26 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from fhirclient.auth import FHIROAuth2Auth
 from fhirclient.client import FHIRClient
+from fhirclient.server import (
+    FHIRNotFoundException,
+    FHIRPermissionDeniedException,
+    FHIRUnauthorizedException,
+)
 
 from cds_service.smart.discovery import Endpoints
 from cds_service.smart.errors import SmartError, launch_again
+
+# fhirclient raises these (not requests.HTTPError) for 401, 403 and 404 answers
+_FHIRCLIENT_HTTP_ERRORS = (
+    FHIRUnauthorizedException,
+    FHIRPermissionDeniedException,
+    FHIRNotFoundException,
+)
 
 # OAuth 2.0 error codes (RFC 6749 4.1.2.1) in words for the clinician.
 _AUTH_ERRORS = {
@@ -84,9 +96,11 @@ def start(
     )
     url = client.authorize_url
     auth = client.server.auth
-    if not isinstance(url, str) or not auth.auth_state or not auth.code_verifier:
-        raise SmartError("launch-failed", 500, "The app could not start", "No authorize URL.")
-    return Authorization(url=url, state=auth.auth_state, client_state=client.state)
+    sent = dict(parse_qsl(urlsplit(url).query)) if isinstance(url, str) else {}
+    if not auth.auth_state or sent.get("code_challenge_method") != "S256":
+        # never start without PKCE (an fhirclient without it would silently leave it out)
+        raise SmartError("launch-failed", 500, "The app could not start", "No PKCE challenge.")
+    return Authorization(url=str(url), state=auth.auth_state, client_state=client.state)
 
 
 def authorization_error(args: dict[str, str]) -> SmartError | None:
@@ -110,8 +124,9 @@ def exchange(
     query = urlencode(callback_args)
     try:
         client.handle_callback(f"{client.redirect}?{query}")
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
+    except (requests.HTTPError, *_FHIRCLIENT_HTTP_ERRORS) as exc:
+        response = getattr(exc, "response", None)
+        status = response.status_code if response is not None else 0
         raise SmartError(
             "token-refused",
             502,

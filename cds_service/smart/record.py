@@ -135,17 +135,3 @@ def read_record(
             launch_again("The EHR's FHIR server has no record of the patient in context."),
         )
     return PatientRecord(resources=resources, unavailable=plan.unavailable, patient=patient)
-
-
-def display_name(patient: dict[str, Any]) -> str | None:
-    """``Given Family`` from the patient's official (else first) name; for the page only."""
-    names = [n for n in patient.get("name") or [] if isinstance(n, dict)]
-    if not names:
-        return None
-    name = next((n for n in names if n.get("use") == "official"), names[0])
-    if isinstance(name.get("text"), str) and name["text"].strip():
-        return str(name["text"]).strip()
-    given = " ".join(str(g) for g in name.get("given") or [] if isinstance(g, str))
-    family = name.get("family") if isinstance(name.get("family"), str) else ""
-    text = f"{given} {family}".strip()
-    return text or None

@@ -16,6 +16,7 @@ import re
 import secrets
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -34,7 +35,7 @@ from cds_service.smart import oauth
 from cds_service.smart.discovery import discover
 from cds_service.smart.errors import SmartError, launch_again
 from cds_service.smart.missing import missing_data
-from cds_service.smart.record import display_name, read_record
+from cds_service.smart.record import read_record
 from cds_service.smart.referral import (
     TaskOutcome,
     may_write_task,
@@ -44,6 +45,8 @@ from cds_service.smart.referral import (
 from cds_service.smart.scopes import Grants
 from cds_service.smart.sessions import COOKIE_NAME, Session
 from cds_service.smart.state import SmartState, smart_state
+from cds_service.worklist.chart import igg4_chart
+from cds_service.worklist.manual import display_name
 
 log = logging.getLogger(__name__)
 bp = Blueprint(
@@ -151,7 +154,8 @@ def launch() -> BaseResponse:
             "The app must be launched from the EHR (which names its FHIR server as iss), or "
             "started from this app's start page.",
         )
-    if not state.allowlist.allows(iss) or len(iss) > 500:
+    parts = urlsplit(iss)
+    if not state.allowlist.allows(iss) or parts.query or parts.fragment or len(iss) > 500:
         raise SmartError(
             "iss-not-allowed",
             400,
@@ -288,12 +292,10 @@ def page(app_id: str) -> BaseResponse:
         patient_ref=f"Patient/{ctx['patient']}",
         unavailable=record.unavailable,
     ).to_dict()
-    name = display_name(record.patient)
+    name = display_name({"entry": [{"resource": record.patient}]})
     ctx["assessment"] = assessment
     ctx["name"] = name
     referral = ctx.get("referral")
-    from cds_service.worklist.chart import igg4_chart
-
     html = render_template(
         "smart/page.html",
         app_id=app_id,

@@ -71,6 +71,7 @@ def ehr(ehr_server: TestEhr) -> Iterator[TestEhr]:
     ehr_server.grant_filter = None
     ehr_server.token_lifetime_s = 300
     ehr_server.tasks.clear()
+    ehr_server.client_secret = None
 
 
 def start_app(tmp: Path, ehr: TestEhr, **extra: Any) -> LiveApp:

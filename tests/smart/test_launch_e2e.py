@@ -4,6 +4,7 @@ authorization server and its scope-enforcing FHIR gateway over the fixture FHIR 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import requests
@@ -163,6 +164,8 @@ def test_iss_off_the_allow_list_is_refused_without_contacting_it(
     assert fhir_upstream.requests_served == served  # type: ignore[attr-defined]
     lookalike = requests.get(app_server.launch_url, params={"iss": ehr.fhir_base + "/../evil"})
     assert lookalike.status_code == 400 and error_kind(lookalike) == "iss-not-allowed"
+    query = requests.get(app_server.launch_url, params={"iss": ehr.fhir_base + "?x=1"})
+    assert query.status_code == 400 and error_kind(query) == "iss-not-allowed"
     missing = requests.get(app_server.launch_url)
     assert missing.status_code == 400 and error_kind(missing) == "no-iss"
 
@@ -386,3 +389,22 @@ def test_the_cards_smart_link_launches_the_app(app_server: LiveApp, ehr: TestEhr
     flow = begin_at(link["url"], ehr, CANDIDATE)
     page = flow.decide()
     assert page.status_code == 200 and "elig-candidate" in page.text
+
+
+def test_confidential_client_authenticates_at_the_token_endpoint(
+    make_live_app: Callable[..., LiveApp], ehr: TestEhr
+) -> None:
+    ehr.client_secret = "s3cret-of-the-app"
+    public = make_live_app()
+    refused = launch(public, ehr, CANDIDATE)  # no secret sent: the EHR refuses the client
+    assert refused.status_code == 502 and error_kind(refused) == "token-refused"
+    confidential = make_live_app(SMART_CLIENT_SECRET="s3cret-of-the-app")
+    page = launch(confidential, ehr, CANDIDATE)
+    assert page.status_code == 200 and "elig-candidate" in page.text
+
+
+def test_ineligible_patient_has_no_referral_button(app_server: LiveApp, ehr: TestEhr) -> None:
+    page = launch(app_server, ehr, "fx24")  # 24-ineligible-age-17
+    assert page.status_code == 200 and "elig-ineligible" in page.text
+    assert criterion_rows(page.text)["I2"] == "not-met"
+    assert 'id="refer"' not in page.text

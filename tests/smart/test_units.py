@@ -15,7 +15,7 @@ from cds_service.smart.errors import SmartError
 from cds_service.smart.http import SafeSession
 from cds_service.smart.missing import missing_data
 from cds_service.smart.oauth import TokenGrant, authorization_error, token_expiry
-from cds_service.smart.record import NO_SCOPE, display_name, plan_reads
+from cds_service.smart.record import NO_SCOPE, plan_reads
 from cds_service.smart.referral import _task_reference, referral_task
 from cds_service.smart.scopes import Grants
 from cds_service.smart.sessions import MemoryStore, Sessions
@@ -23,6 +23,18 @@ from cds_service.smart_testing.pkce import s256, verify
 
 ISS = "https://ehr.example.org/fhir"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
+
+def capability_statement(rest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-01-01",
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [rest],
+    }
 
 
 # ---- discovery ---------------------------------------------------------------------------------
@@ -50,32 +62,19 @@ def test_discovery_reads_the_smart_configuration() -> None:
 @responses.activate
 def test_discovery_falls_back_to_the_capability_statement() -> None:
     responses.get(f"{ISS}/.well-known/smart-configuration", status=404)
+    security = {
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [
+                    {"url": "authorize", "valueUri": "https://ehr.example.org/a"},
+                    {"url": "token", "valueUri": "https://ehr.example.org/t"},
+                ],
+            }
+        ]
+    }
     responses.get(
-        f"{ISS}/metadata",
-        json={
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": "2026-01-01",
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "rest": [
-                {
-                    "mode": "server",
-                    "security": {
-                        "extension": [
-                            {
-                                "url": OAUTH_URIS,
-                                "extension": [
-                                    {"url": "authorize", "valueUri": "https://ehr.example.org/a"},
-                                    {"url": "token", "valueUri": "https://ehr.example.org/t"},
-                                ],
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
+        f"{ISS}/metadata", json=capability_statement({"mode": "server", "security": security})
     )
     found = discover(ISS, SafeSession(2))
     assert found.source == "capability-statement"
@@ -89,18 +88,7 @@ def test_discovery_falls_back_to_the_capability_statement() -> None:
 @responses.activate
 def test_a_server_without_smart_is_refused_clearly() -> None:
     responses.get(f"{ISS}/.well-known/smart-configuration", status=404)
-    responses.get(
-        f"{ISS}/metadata",
-        json={
-            "resourceType": "CapabilityStatement",
-            "status": "active",
-            "date": "2026-01-01",
-            "kind": "instance",
-            "fhirVersion": "4.0.1",
-            "format": ["json"],
-            "rest": [{"mode": "server"}],
-        },
-    )
+    responses.get(f"{ISS}/metadata", json=capability_statement({"mode": "server"}))
     with pytest.raises(SmartError) as caught:
         discover(ISS, SafeSession(2))
     assert caught.value.kind == "not-smart"
@@ -244,22 +232,6 @@ def test_without_patient_read_nothing_is_planned() -> None:
     with pytest.raises(SmartError) as caught:
         plan_reads("p1", Grants.parse("patient/Observation.rs"))
     assert caught.value.kind == "no-patient-scope"
-
-
-def test_display_name() -> None:
-    assert (
-        display_name(
-            {
-                "name": [
-                    {"use": "old", "family": "X"},
-                    {"use": "official", "given": ["Ada", "M"], "family": "Lovelace"},
-                ]
-            }
-        )
-        == "Ada M Lovelace"
-    )
-    assert display_name({"name": [{"text": " Dr. Who "}]}) == "Dr. Who"
-    assert display_name({}) is None
 
 
 # ---- the referral Task and missing data --------------------------------------------------------
