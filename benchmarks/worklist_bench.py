@@ -34,8 +34,11 @@ STATUSES = ("candidate", "needs-review", "ineligible")
 def assessment(i: int, as_of: date) -> dict[str, Any]:
     start = date(2022, 1, 1)
     series = [
-        {"date": (start + timedelta(days=60 * k)).isoformat(),
-         "value": 4000 - 150 * k if k < 20 else 1100 + 40 * k, "ref": f"Observation/b{i}-{k}"}
+        {
+            "date": (start + timedelta(days=60 * k)).isoformat(),
+            "value": 4000 - 150 * k if k < 20 else 1100 + 40 * k,
+            "ref": f"Observation/b{i}-{k}",
+        }
         for k in range(28)
     ]
     return {
@@ -44,14 +47,27 @@ def assessment(i: int, as_of: date) -> dict[str, Any]:
         "asOf": as_of.isoformat(),
         "status": STATUSES[i % 3],
         "criteria": [
-            {"id": c, "type": "inclusion" if c[0] == "I" else "exclusion", "title": c,
-             "status": "met", "reason": f"reason of {c} for patient {i}",
-             "evidence": [f"Observation/b{i}-{c}"]}
+            {
+                "id": c,
+                "type": "inclusion" if c[0] == "I" else "exclusion",
+                "title": c,
+                "status": "met",
+                "reason": f"reason of {c} for patient {i}",
+                "evidence": [f"Observation/b{i}-{c}"],
+            }
             for c in [f"I{n}" for n in range(1, 8)] + [f"E{n}" for n in range(1, 12)]
         ],
-        "igg4": {"unit": "mg/L", "series": series, "baseline": series[0], "nadir": series[19],
-                 "current": series[-1], "treatmentStart": "2022-02-01", "threshold": 1200.0,
-                 "inclusionThreshold": 1400, "rule": "fraction-of-baseline"},
+        "igg4": {
+            "unit": "mg/L",
+            "series": series,
+            "baseline": series[0],
+            "nadir": series[19],
+            "current": series[-1],
+            "treatmentStart": "2022-02-01",
+            "threshold": 1200.0,
+            "inclusionThreshold": 1400,
+            "rule": "fraction-of-baseline",
+        },
         "dataIssues": [],
         "parameters": {},
     }
@@ -82,14 +98,18 @@ def timed(label: str, fn: Callable[[], Any], repeat: int = 5) -> None:
         t0 = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t0)
-    print(f"  {label:<50} median {statistics.median(runs) * 1000:8.1f} ms"
-          f"   (min {min(runs) * 1000:.1f}, {repeat} runs)")
+    print(
+        f"  {label:<50} median {statistics.median(runs) * 1000:8.1f} ms"
+        f"   (min {min(runs) * 1000:.1f}, {repeat} runs)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=5000)
-    parser.add_argument("--postgres", default=None, help="admin URL, e.g. postgresql://...:5432/test")
+    parser.add_argument(
+        "--postgres", default=None, help="admin URL, e.g. postgresql://...:5432/test"
+    )
     args = parser.parse_args()
     n = args.patients
     with database(args.postgres) as url:
@@ -103,18 +123,28 @@ def main() -> None:
             s.commit()
             t0 = time.perf_counter()
             for i in range(n):
-                store.record_assessment(s, fhir_server=SERVER, assessment=assessment(i, as_of),
-                                        source="screen", display_name=f"Bench Patient {i:05d}")
+                store.record_assessment(
+                    s,
+                    fhir_server=SERVER,
+                    assessment=assessment(i, as_of),
+                    source="screen",
+                    display_name=f"Bench Patient {i:05d}",
+                )
             first = time.perf_counter() - t0
             t0 = time.perf_counter()
             for i in range(n):
-                store.record_assessment(s, fhir_server=SERVER, assessment=assessment(i, as_of),
-                                        source="screen")
+                store.record_assessment(
+                    s, fhir_server=SERVER, assessment=assessment(i, as_of), source="screen"
+                )
             again = time.perf_counter() - t0
-        print(f"  {'record_assessment, new patients':<50} {n / first:8.0f} /s"
-              f"   ({first * 1000 / n:.2f} ms each, one commit each)")
-        print(f"  {'record_assessment, same again (idempotent)':<50} {n / again:8.0f} /s"
-              f"   ({again * 1000 / n:.2f} ms each)")
+        print(
+            f"  {'record_assessment, new patients':<50} {n / first:8.0f} /s"
+            f"   ({first * 1000 / n:.2f} ms each, one commit each)"
+        )
+        print(
+            f"  {'record_assessment, same again (idempotent)':<50} {n / again:8.0f} /s"
+            f"   ({again * 1000 / n:.2f} ms each)"
+        )
         client = app.test_client()
         auth = {"Authorization": f"Bearer {token}"}
         with sessions() as s:
@@ -126,17 +156,25 @@ def main() -> None:
             def call() -> None:
                 response = client.get(path, headers=auth)
                 assert response.status_code == 200, (path, response.status_code)
+
             return call
 
         timed("GET /worklist/ (first page of 25)", get("/worklist/"))
         timed("GET /worklist/?q=patient 0421 (search)", get("/worklist/?q=patient%200421"))
-        timed("GET /worklist/?eligibility=candidate&sort=name",
-              get("/worklist/?eligibility=candidate&sort=name&page=40"))
+        timed(
+            "GET /worklist/?eligibility=candidate&sort=name",
+            get("/worklist/?eligibility=candidate&sort=name&page=40"),
+        )
         timed("GET /api/patients?per_page=200", get("/api/patients?per_page=200"))
-        timed("GET /worklist/patients/<id> (chart, 28 results)", get(f"/worklist/patients/{row_id}"))
+        timed(
+            "GET /worklist/patients/<id> (chart, 28 results)", get(f"/worklist/patients/{row_id}")
+        )
         timed(f"GET /worklist/export.csv ({n} rows)", get("/worklist/export.csv"), repeat=3)
-        timed(f"GET /worklist/export.fhir.json ({2 * n} resources)",
-              get("/worklist/export.fhir.json"), repeat=3)
+        timed(
+            f"GET /worklist/export.fhir.json ({2 * n} resources)",
+            get("/worklist/export.fhir.json"),
+            repeat=3,
+        )
 
 
 if __name__ == "__main__":

@@ -35,10 +35,19 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
-_db_option = click.option("--database-url", envvar="IGG4_CDS_DATABASE_URL", default=None,
-                          help="Database URL (default: the service's).")
-_config_option = click.option("--config", "config", default=None, type=click.Path(dir_okay=False),
-                              help="The service's configuration file.")
+_db_option = click.option(
+    "--database-url",
+    envvar="IGG4_CDS_DATABASE_URL",
+    default=None,
+    help="Database URL (default: the service's).",
+)
+_config_option = click.option(
+    "--config",
+    "config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The service's configuration file.",
+)
 
 
 @click.group()

@@ -64,8 +64,13 @@ def _api_error(exc: ApiError) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
-    return _json({"error": (exc.name or "error").lower().replace(" ", "-"),
-                  "message": exc.description or ""}, code)
+    return _json(
+        {
+            "error": (exc.name or "error").lower().replace(" ", "-"),
+            "message": exc.description or "",
+        },
+        code,
+    )
 
 
 def _body() -> dict[str, Any]:
@@ -113,14 +118,18 @@ def me() -> Response:
 def list_patients() -> Response:
     filters = _filters()
     page = store.list_patients(db(), filters, user())
-    store.audit(db(), user(), "view-list", detail={"filters": filters_to_args(filters), "api": True})
-    return _json({
-        "items": [patient_summary(p) for p in page.items],
-        "total": page.total,
-        "page": page.page,
-        "perPage": page.per_page,
-        "pages": page.pages,
-    })
+    store.audit(
+        db(), user(), "view-list", detail={"filters": filters_to_args(filters), "api": True}
+    )
+    return _json(
+        {
+            "items": [patient_summary(p) for p in page.items],
+            "total": page.total,
+            "page": page.page,
+            "perPage": page.per_page,
+            "pages": page.pages,
+        }
+    )
 
 
 @bp.get("/patients/lookup")
@@ -140,12 +149,14 @@ def patient(row_id: int) -> Response:
     s = db()
     store.audit(s, user(), "view", row_id, {"api": True})
     current = store.current_assessment(s, row_id)
-    return _json({
-        **patient_summary(p),
-        "allowedStates": allowed_targets(p.workflow_state, user().role),
-        "assessment": assessment_dict(current) if current else None,
-        "notes": [note_dict(n) for n in store.notes_of(s, row_id)],
-    })
+    return _json(
+        {
+            **patient_summary(p),
+            "allowedStates": allowed_targets(p.workflow_state, user().role),
+            "assessment": assessment_dict(current) if current else None,
+            "notes": [note_dict(n) for n in store.notes_of(s, row_id)],
+        }
+    )
 
 
 @bp.get("/patients/<int:row_id>/assessments")
@@ -246,7 +257,10 @@ def assess() -> Response:
     if request.args.get("add", "").lower() in ("1", "true", "yes"):
         server = (request.args.get("server") or manual.MANUAL_SERVER)[:500]
         row_id = store.record_assessment(
-            db(), fhir_server=server, assessment=result, source="manual",
+            db(),
+            fhir_server=server,
+            assessment=result,
+            source="manual",
             display_name=manual.display_name(bundle),
         )
         store.audit(db(), user(), "manual-add", row_id, {"api": True})

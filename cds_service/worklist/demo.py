@@ -17,9 +17,7 @@ DEMO_SERVER = "https://demo.igg4-cds.invalid/fhir"
 DEMO_USER = "demo-investigator"
 
 
-def seed_demo(
-    app: Flask, fixtures_dir: Path, *, fhir_server: str = DEMO_SERVER
-) -> tuple[str, str]:
+def seed_demo(app: Flask, fixtures_dir: Path, *, fhir_server: str = DEMO_SERVER) -> tuple[str, str]:
     """Assess every ``NN-slug.json`` fixture as of its ``asOf`` (from ``.expected.json``, else
     today), record it with source "demo" under ``fhir_server`` (the demo's fixture FHIR server,
     so that the hook's assessments land on the same rows), and (re)set the demo account's

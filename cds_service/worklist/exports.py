@@ -88,7 +88,9 @@ def _study() -> dict[str, Any]:
     }
 
 
-def to_fhir_bundle(patients: Iterable[FlaggedPatient], now: datetime | None = None) -> dict[str, Any]:
+def to_fhir_bundle(
+    patients: Iterable[FlaggedPatient], now: datetime | None = None
+) -> dict[str, Any]:
     """A ``collection`` Bundle: per patient a ResearchSubject and the recruiter's Task,
     validated by the ``fhir.resources`` models."""
     entries: list[dict[str, Any]] = []

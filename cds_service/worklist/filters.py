@@ -24,8 +24,10 @@ def _multi(args: Args, key: str) -> list[str]:
 def parse_filters(args: Args, default_per_page: int = 25) -> tuple[ListFilters, list[str]]:
     """Filters and the problems found; an invalid value is dropped and named in the problems."""
     errors: list[str] = []
-    one: Mapping[str, str] = {k: (args.getlist(k) or [""])[-1].strip() for k in (
-        "assignee", "changed_since", "q", "sort", "order", "page", "per_page")}
+    one: Mapping[str, str] = {
+        k: (args.getlist(k) or [""])[-1].strip()
+        for k in ("assignee", "changed_since", "q", "sort", "order", "page", "per_page")
+    }
     eligibility = _multi(args, "eligibility")
     bad = [v for v in eligibility if v not in ELIGIBILITY]
     if bad:

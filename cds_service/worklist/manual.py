@@ -39,7 +39,7 @@ def assess_upload(app: Flask, bundle: dict[str, Any], as_of: date | None) -> dic
 
 
 def display_name(bundle: dict[str, Any]) -> str | None:
-    """"Given Family" of the Bundle's Patient (official name first), or None."""
+    """ "Given Family" of the Bundle's Patient (official name first), or None."""
     for entry in bundle.get("entry") or []:
         resource = (entry or {}).get("resource") or {}
         if resource.get("resourceType") != "Patient":
@@ -47,9 +47,12 @@ def display_name(bundle: dict[str, Any]) -> str | None:
         names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
         names.sort(key=lambda n: n.get("use") != "official")
         for name in names:
-            text = name.get("text") or " ".join(
-                [*(str(g) for g in name.get("given") or []), str(name.get("family") or "")]
-            ).strip()
+            text = (
+                name.get("text")
+                or " ".join(
+                    [*(str(g) for g in name.get("given") or []), str(name.get("family") or "")]
+                ).strip()
+            )
             if text:
                 return str(text)[:200]
     return None

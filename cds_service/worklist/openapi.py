@@ -43,20 +43,39 @@ ROW_ID = {
 }
 
 LIST_PARAMS: list[dict[str, Any]] = [
-    {"name": "eligibility", "in": "query", "description": "comma-separated",
-     "schema": {"type": "string", "enum": list(ELIGIBILITY)}},
-    {"name": "state", "in": "query", "description": "comma-separated workflow states",
-     "schema": {"type": "string", "enum": list(STATES)}},
-    {"name": "assignee", "in": "query", "description": "a user name, `me` or `none`",
-     "schema": {"type": "string", "maxLength": 120}},
+    {
+        "name": "eligibility",
+        "in": "query",
+        "description": "comma-separated",
+        "schema": {"type": "string", "enum": list(ELIGIBILITY)},
+    },
+    {
+        "name": "state",
+        "in": "query",
+        "description": "comma-separated workflow states",
+        "schema": {"type": "string", "enum": list(STATES)},
+    },
+    {
+        "name": "assignee",
+        "in": "query",
+        "description": "a user name, `me` or `none`",
+        "schema": {"type": "string", "maxLength": 120},
+    },
     {"name": "changed_since", "in": "query", "schema": {"type": "string", "format": "date"}},
-    {"name": "q", "in": "query", "description": "name or patient id contains",
-     "schema": {"type": "string", "maxLength": 200}},
+    {
+        "name": "q",
+        "in": "query",
+        "description": "name or patient id contains",
+        "schema": {"type": "string", "maxLength": 200},
+    },
     {"name": "sort", "in": "query", "schema": {"type": "string", "enum": list(SORTS)}},
     {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10**6}},
-    {"name": "per_page", "in": "query",
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE}},
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+    },
 ]
 
 SCHEMAS: dict[str, Any] = {
@@ -78,8 +97,13 @@ SCHEMAS: dict[str, Any] = {
             "eligibilityChange": {
                 "type": "string",
                 "nullable": True,
-                "enum": ["newly-candidate", "no-longer-eligible", "now-needs-review",
-                         "may-be-eligible", None],
+                "enum": [
+                    "newly-candidate",
+                    "no-longer-eligible",
+                    "now-needs-review",
+                    "may-be-eligible",
+                    None,
+                ],
             },
             "eligibilityChangeLabel": {"type": "string", "nullable": True},
             "eligibilityChangedAt": {"type": "string", "format": "date-time", "nullable": True},
@@ -141,8 +165,11 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _items(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "required": ["items"],
-            "properties": {"items": {"type": "array", "items": schema}}}
+    return {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": schema}},
+    }
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -153,83 +180,218 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
     patient_ok = _json_response("The patient", _ref("Patient"))
     version = {"type": "integer", "description": "the version you loaded (optimistic lock)"}
     paths: dict[str, Any] = {
-        "/api/me": {"get": {"operationId": "me", "summary": "The logged-in user",
-            "responses": {"200": _json_response("The user", {
-                "type": "object", "required": ["username", "role"],
-                "properties": {"username": {"type": "string"},
-                               "displayName": {"type": "string", "nullable": True},
-                               "role": {"type": "string", "enum": list(ROLES)}}}),
-                "401": _ERR["401"]}}},
-        "/api/patients": {"get": {"operationId": "listPatients",
-            "summary": "The worklist: filter, search, sort, page",
-            "parameters": LIST_PARAMS,
-            "responses": {"200": _json_response("A page of patients", _ref("PatientPage")),
-                          **_errors()}}},
-        "/api/patients/lookup": {"get": {"operationId": "lookupPatient",
-            "summary": "Find a listed patient by FHIR server and patient id",
-            "parameters": [
-                {"name": "server", "in": "query", "required": True, "schema": {"type": "string"}},
-                {"name": "patient", "in": "query", "required": True, "schema": {"type": "string"}},
-            ],
-            "responses": {"200": patient_ok, **_errors("404")}}},
-        "/api/patients/{row_id}": {"get": {"operationId": "getPatient",
-            "summary": "A patient with the current assessment and notes",
-            "parameters": [ROW_ID],
-            "responses": {"200": patient_ok, **_errors("404")}}},
-        "/api/patients/{row_id}/assessments": {"get": {"operationId": "listAssessments",
-            "summary": "The assessment history, newest first", "parameters": [ROW_ID],
-            "responses": {"200": _json_response("History", _items(_ref("Assessment"))),
-                          **_errors("404")}}},
-        "/api/patients/{row_id}/audit": {"get": {"operationId": "auditTrail",
-            "summary": "Who viewed or changed the patient, newest first", "parameters": [ROW_ID],
-            "responses": {"200": _json_response("Audit trail", _items(_ref("AuditEvent"))),
-                          **_errors("404")}}},
-        "/api/patients/{row_id}/state": {"post": {"operationId": "changeState",
-            "summary": "Move the patient in the workflow (investigators only: not-eligible, "
-                       "enrolled)",
-            "parameters": [ROW_ID],
-            "requestBody": _body({"type": "object", "required": ["state"], "properties": {
-                "state": {"type": "string", "enum": list(STATES)}, "version": version}}),
-            "responses": {"200": patient_ok, **_errors("403", "404", "409", "422")}}},
-        "/api/patients/{row_id}/assignee": {"post": {"operationId": "assignPatient",
-            "summary": "Assign the patient to a user (null: nobody)", "parameters": [ROW_ID],
-            "requestBody": _body({"type": "object", "required": ["assignee"], "properties": {
-                "assignee": {"type": "string", "nullable": True}, "version": version}}),
-            "responses": {"200": patient_ok, **_errors("404", "409", "422")}}},
-        "/api/patients/{row_id}/notes": {"post": {"operationId": "addNote",
-            "summary": "Add a note", "parameters": [ROW_ID],
-            "requestBody": _body({"type": "object", "required": ["text"], "properties": {
-                "text": {"type": "string", "minLength": 1, "maxLength": 5000}}}),
-            "responses": {"201": _json_response("The note", _ref("Note")),
-                          **_errors("404", "422")}}},
-        "/api/patients/{row_id}/acknowledge": {"post": {"operationId": "acknowledgeChange",
-            "summary": "Mark the patient's eligibility change as seen", "parameters": [ROW_ID],
-            "responses": {"200": patient_ok, **_errors("404")}}},
-        "/api/exports/csv": {"get": {"operationId": "exportCsv",
-            "summary": "The filtered list as CSV", "parameters": LIST_PARAMS,
-            "responses": {"200": {"description": "CSV",
-                                  "content": {"text/csv": {"schema": {"type": "string"}}}},
-                          **_errors()}}},
-        "/api/exports/fhir": {"get": {"operationId": "exportFhir",
-            "summary": "The filtered list as a FHIR R4 Bundle of ResearchSubject and Task",
-            "parameters": LIST_PARAMS,
-            "responses": {"200": {"description": "FHIR Bundle", "content": {
-                "application/fhir+json": {"schema": {"type": "object"}}}}, **_errors()}}},
-        "/api/assess": {"post": {"operationId": "assessBundle",
-            "summary": "Assess a patient Bundle with the engine (investigators); add=true lists it",
-            "parameters": [
-                {"name": "asOf", "in": "query", "schema": {"type": "string", "format": "date"}},
-                {"name": "add", "in": "query", "schema": {"type": "boolean"}},
-                {"name": "server", "in": "query", "schema": {"type": "string", "maxLength": 500}},
-            ],
-            "requestBody": {"required": True, "content": {
-                "application/fhir+json": {"schema": {"type": "object"}},
-                "application/json": {"schema": {"type": "object"}}}},
-            "responses": {"200": _json_response("The assessment", {
-                "type": "object", "required": ["assessment"],
-                "properties": {"assessment": {"type": "object"},
-                               "patient": {"nullable": True, "allOf": [_ref("Patient")]}}}),
-                **_errors("403", "413", "422")}}},
+        "/api/me": {
+            "get": {
+                "operationId": "me",
+                "summary": "The logged-in user",
+                "responses": {
+                    "200": _json_response(
+                        "The user",
+                        {
+                            "type": "object",
+                            "required": ["username", "role"],
+                            "properties": {
+                                "username": {"type": "string"},
+                                "displayName": {"type": "string", "nullable": True},
+                                "role": {"type": "string", "enum": list(ROLES)},
+                            },
+                        },
+                    ),
+                    "401": _ERR["401"],
+                },
+            }
+        },
+        "/api/patients": {
+            "get": {
+                "operationId": "listPatients",
+                "summary": "The worklist: filter, search, sort, page",
+                "parameters": LIST_PARAMS,
+                "responses": {
+                    "200": _json_response("A page of patients", _ref("PatientPage")),
+                    **_errors(),
+                },
+            }
+        },
+        "/api/patients/lookup": {
+            "get": {
+                "operationId": "lookupPatient",
+                "summary": "Find a listed patient by FHIR server and patient id",
+                "parameters": [
+                    {
+                        "name": "server",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "patient",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {"200": patient_ok, **_errors("404")},
+            }
+        },
+        "/api/patients/{row_id}": {
+            "get": {
+                "operationId": "getPatient",
+                "summary": "A patient with the current assessment and notes",
+                "parameters": [ROW_ID],
+                "responses": {"200": patient_ok, **_errors("404")},
+            }
+        },
+        "/api/patients/{row_id}/assessments": {
+            "get": {
+                "operationId": "listAssessments",
+                "summary": "The assessment history, newest first",
+                "parameters": [ROW_ID],
+                "responses": {
+                    "200": _json_response("History", _items(_ref("Assessment"))),
+                    **_errors("404"),
+                },
+            }
+        },
+        "/api/patients/{row_id}/audit": {
+            "get": {
+                "operationId": "auditTrail",
+                "summary": "Who viewed or changed the patient, newest first",
+                "parameters": [ROW_ID],
+                "responses": {
+                    "200": _json_response("Audit trail", _items(_ref("AuditEvent"))),
+                    **_errors("404"),
+                },
+            }
+        },
+        "/api/patients/{row_id}/state": {
+            "post": {
+                "operationId": "changeState",
+                "summary": "Move the patient in the workflow (investigators only: not-eligible, "
+                "enrolled)",
+                "parameters": [ROW_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["state"],
+                        "properties": {
+                            "state": {"type": "string", "enum": list(STATES)},
+                            "version": version,
+                        },
+                    }
+                ),
+                "responses": {"200": patient_ok, **_errors("403", "404", "409", "422")},
+            }
+        },
+        "/api/patients/{row_id}/assignee": {
+            "post": {
+                "operationId": "assignPatient",
+                "summary": "Assign the patient to a user (null: nobody)",
+                "parameters": [ROW_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["assignee"],
+                        "properties": {
+                            "assignee": {"type": "string", "nullable": True},
+                            "version": version,
+                        },
+                    }
+                ),
+                "responses": {"200": patient_ok, **_errors("404", "409", "422")},
+            }
+        },
+        "/api/patients/{row_id}/notes": {
+            "post": {
+                "operationId": "addNote",
+                "summary": "Add a note",
+                "parameters": [ROW_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {
+                            "text": {"type": "string", "minLength": 1, "maxLength": 5000}
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _json_response("The note", _ref("Note")),
+                    **_errors("404", "422"),
+                },
+            }
+        },
+        "/api/patients/{row_id}/acknowledge": {
+            "post": {
+                "operationId": "acknowledgeChange",
+                "summary": "Mark the patient's eligibility change as seen",
+                "parameters": [ROW_ID],
+                "responses": {"200": patient_ok, **_errors("404")},
+            }
+        },
+        "/api/exports/csv": {
+            "get": {
+                "operationId": "exportCsv",
+                "summary": "The filtered list as CSV",
+                "parameters": LIST_PARAMS,
+                "responses": {
+                    "200": {
+                        "description": "CSV",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(),
+                },
+            }
+        },
+        "/api/exports/fhir": {
+            "get": {
+                "operationId": "exportFhir",
+                "summary": "The filtered list as a FHIR R4 Bundle of ResearchSubject and Task",
+                "parameters": LIST_PARAMS,
+                "responses": {
+                    "200": {
+                        "description": "FHIR Bundle",
+                        "content": {"application/fhir+json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(),
+                },
+            }
+        },
+        "/api/assess": {
+            "post": {
+                "operationId": "assessBundle",
+                "summary": "Assess a patient Bundle with the engine (investigators); add=true lists it",
+                "parameters": [
+                    {"name": "asOf", "in": "query", "schema": {"type": "string", "format": "date"}},
+                    {"name": "add", "in": "query", "schema": {"type": "boolean"}},
+                    {
+                        "name": "server",
+                        "in": "query",
+                        "schema": {"type": "string", "maxLength": 500},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/fhir+json": {"schema": {"type": "object"}},
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {
+                    "200": _json_response(
+                        "The assessment",
+                        {
+                            "type": "object",
+                            "required": ["assessment"],
+                            "properties": {
+                                "assessment": {"type": "object"},
+                                "patient": {"nullable": True, "allOf": [_ref("Patient")]},
+                            },
+                        },
+                    ),
+                    **_errors("403", "413", "422"),
+                },
+            }
+        },
     }
     return {
         "openapi": "3.0.3",
@@ -245,8 +407,11 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
-                "bearerToken": {"type": "http", "scheme": "bearer",
-                                "description": "igg4-cds users token NAME"},
+                "bearerToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "igg4-cds users token NAME",
+                },
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
             },
         },

@@ -483,9 +483,7 @@ def _patients(f: ListFilters, me: User | None) -> Select[Any]:
 def list_patients(session: Session, f: ListFilters, me: User | None = None) -> Page:
     per_page = min(max(f.per_page, 1), MAX_PER_PAGE)
     page = max(f.page, 1)
-    total = session.execute(
-        _filtered(select(func.count(FlaggedPatient.id)), f, me)
-    ).scalar_one()
+    total = session.execute(_filtered(select(func.count(FlaggedPatient.id)), f, me)).scalar_one()
     stmt = _patients(f, me).offset((page - 1) * per_page).limit(per_page)
     items = list(session.execute(stmt).scalars())
     return Page(items=items, total=total, page=page, per_page=per_page, filters=f)

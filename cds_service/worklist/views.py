@@ -315,8 +315,13 @@ def _as_of(raw: str | None) -> date | None:
 @bp.route("/assess", methods=["GET", "POST"])
 @require_roles("investigator")
 def assess() -> Reply:
-    context: dict[str, Any] = {"result": None, "bundle_json": "", "error": None,
-                               "server": manual.MANUAL_SERVER, "as_of": request.form.get("as_of", "")}
+    context: dict[str, Any] = {
+        "result": None,
+        "bundle_json": "",
+        "error": None,
+        "server": manual.MANUAL_SERVER,
+        "as_of": request.form.get("as_of", ""),
+    }
     if request.method == "POST":
         upload = request.files.get("bundle")
         raw = upload.read(int(setting("WORKLIST_MAX_UPLOAD_BYTES")) + 1) if upload else b""
@@ -417,7 +422,9 @@ def user_update(uid: int) -> Reply:
             shown = f"New password for {target.username}: {password}"
         else:
             abort(400)
-        store.audit(s, user(), f"user-{action}", detail={"user": target.username, "role": target.role})
+        store.audit(
+            s, user(), f"user-{action}", detail={"user": target.username, "role": target.role}
+        )
     except accounts.AccountError as exc:
         s.rollback()
         flash(str(exc), "error")

@@ -467,15 +467,38 @@ def test_as_of_default_is_today() -> None:
 def test_unreadable_results_that_could_change_the_answer_make_it_unknown() -> None:
     base = candidate_resources()
     # E11: the latest Hb in the window has a unit we cannot convert; the older one is not used
-    labs_only = [r for r in base if r["resourceType"] != "Observation" or r["code"]["coding"][0]["code"] == "2469-5"]
-    hidden_hb = full_labs(hb=obs("718-7", 12.0, "g/dL", "2026-10-01")) + [obs("718-7", 7.0, "bananas", "2026-11-10", ucum=False)]
+    labs_only = [
+        r
+        for r in base
+        if r["resourceType"] != "Observation" or r["code"]["coding"][0]["code"] == "2469-5"
+    ]
+    hidden_hb = full_labs(hb=obs("718-7", 12.0, "g/dL", "2026-10-01")) + [
+        obs("718-7", 7.0, "bananas", "2026-11-10", ucum=False)
+    ]
     a = assess(labs_only + hidden_hb)
-    assert a.criterion("E11").status == "unknown" and "could not be read" in a.criterion("E11").reason
+    assert (
+        a.criterion("E11").status == "unknown" and "could not be read" in a.criterion("E11").reason
+    )
     # I3: baseline 1300 mg/L, but an earlier IgG4 with no readable unit might have been higher
-    no_igg4 = [r for r in base if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "2469-5")]
-    res = no_igg4 + [igg4(1300, "2020-01-15"), igg4(9, "2019-06-01", unit="mmol/L"), igg4(100, "2022-01-01"), igg4(500, "2026-10-15")]
+    no_igg4 = [
+        r
+        for r in base
+        if not (r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "2469-5")
+    ]
+    res = no_igg4 + [
+        igg4(1300, "2020-01-15"),
+        igg4(9, "2019-06-01", unit="mmol/L"),
+        igg4(100, "2022-01-01"),
+        igg4(500, "2026-10-15"),
+    ]
     assert status_of(res, "I3") == "unknown"
-    assert status_of(no_igg4 + [igg4(1300, "2020-01-15"), igg4(100, "2022-01-01"), igg4(500, "2026-10-15")], "I3") == "not-met"
+    assert (
+        status_of(
+            no_igg4 + [igg4(1300, "2020-01-15"), igg4(100, "2022-01-01"), igg4(500, "2026-10-15")],
+            "I3",
+        )
+        == "not-met"
+    )
     # I5: a later IgG4 than the last readable one could not be read
     assert status_of(base + [igg4(5, "2026-11-01", unit="mmol/L")], "I5") == "unknown"
     # entered-in-error is excluded, not unreadable: it changes nothing
@@ -487,15 +510,22 @@ def test_unreadable_resource_types_turn_absences_into_unknowns() -> None:
 
     res = candidate_resources()
     params = load_params(None)
-    a = assess_resources(res, as_of=AS_OF, params=params, unavailable={"Condition": "no read scope"})
+    a = assess_resources(
+        res, as_of=AS_OF, params=params, unavailable={"Condition": "no read scope"}
+    )
     by_id = {c.id: c for c in a.criteria}
     assert by_id["I1"].status == "met"  # a diagnosis found stays found
     assert by_id["I5"].status == "unknown"  # a relapse Condition might exist
-    assert by_id["E5"].status == "unknown" and "Condition could not be read (no read scope)" in by_id["E5"].reason
+    assert (
+        by_id["E5"].status == "unknown"
+        and "Condition could not be read (no read scope)" in by_id["E5"].reason
+    )
     assert by_id["E11"].status == "not-met"  # reads Observations only
     assert a.status == "needs-review"
     assert "Condition: could not be read (no read scope)" in a.data_issues
     # a presence-based exclusion stays met
-    a = assess_resources([*res, cond("B20")], as_of=AS_OF, params=params, unavailable={"Observation": "timeout"})
+    a = assess_resources(
+        [*res, cond("B20")], as_of=AS_OF, params=params, unavailable={"Observation": "timeout"}
+    )
     assert a.criterion("E3").status == "met" and a.status == "ineligible"
     assert a.criterion("E11").status == "unknown"

@@ -126,7 +126,9 @@ def forge_session_csrf(client: FlaskClient, app: Flask) -> str:
 
     with client.session_transaction() as sess:
         sess["csrf_token"] = "raw-token-for-tests"
-    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps("raw-token-for-tests")
+    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(
+        "raw-token-for-tests"
+    )
 
 
 def page_csrf(client: FlaskClient, url: str = "/worklist/") -> str:
@@ -149,9 +151,14 @@ def assessment(
 ) -> dict[str, Any]:
     """A minimal assessment in the engine's documented shape."""
     criteria = [
-        {"id": cid, "type": "inclusion" if cid[0] == "I" else "exclusion", "title": cid,
-         "status": "met" if cid[0] == "I" else "not-met", "reason": reason,
-         "evidence": [f"Observation/{pid}-{cid}"]}
+        {
+            "id": cid,
+            "type": "inclusion" if cid[0] == "I" else "exclusion",
+            "title": cid,
+            "status": "met" if cid[0] == "I" else "not-met",
+            "reason": reason,
+            "evidence": [f"Observation/{pid}-{cid}"],
+        }
         for cid in ("I1", "I2", "I3", "I4", "I5", "E1", "E2")
     ]
     return {
@@ -160,7 +167,9 @@ def assessment(
         "asOf": as_of,
         "status": status,
         "criteria": criteria,
-        "igg4": igg4 if igg4 is not None else {
+        "igg4": igg4
+        if igg4 is not None
+        else {
             "unit": "mg/L",
             "series": [
                 {"date": "2024-01-10", "value": 5200, "ref": f"Observation/{pid}-a"},

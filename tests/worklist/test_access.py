@@ -68,8 +68,13 @@ def test_every_form_needs_a_csrf_token(app: Flask, as_role: Callable[[str], Flas
     clients = {role: as_role(role) for role in ("admin", "investigator")}
     posts = [r for r in _routes(app, "worklist.") if r[1] == "POST"]
     assert {e for e, _, _ in posts} >= {
-        "worklist.change_state", "worklist.add_note", "worklist.assign", "worklist.logout",
-        "worklist.users", "worklist.assess", "worklist.assess_add",
+        "worklist.change_state",
+        "worklist.add_note",
+        "worklist.assign",
+        "worklist.logout",
+        "worklist.users",
+        "worklist.assess",
+        "worklist.assess_add",
     }
     for endpoint, _, url in posts:
         client = clients["admin" if "user" in endpoint else "investigator"]
@@ -89,7 +94,9 @@ def test_api_writes_with_a_session_need_the_csrf_header(
     app: Flask, sessions: sessionmaker[Session], as_role: Callable[[str], FlaskClient]
 ) -> None:
     with sessions() as s:
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+        )
     client = as_role("recruiter")
     url = f"/api/patients/{row}/notes"
     assert client.post(url, json={"text": "no header"}).status_code == 400
@@ -103,8 +110,12 @@ def test_login_logout_and_session_cookie_flags(app: Flask, users: dict[str, int]
     token = csrf_from(client.get("/worklist/login").get_data(as_text=True))
     response = client.post(
         "/worklist/login",
-        data={"username": "rita", "password": PASSWORD, "csrf_token": token,
-              "next": "/worklist/?state=new"},
+        data={
+            "username": "rita",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/worklist/?state=new",
+        },
     )
     assert response.status_code == 302 and response.headers["Location"] == "/worklist/?state=new"
     cookie = response.headers["Set-Cookie"]
@@ -140,13 +151,17 @@ def test_login_is_throttled_per_user(app: Flask, users: dict[str, int]) -> None:
 
 
 def test_login_is_throttled_per_address(migrated_db: Path, tmp_path: Path) -> None:
-    app = make_app(fresh_db_url(migrated_db, tmp_path), DATABASE_AUTO_UPGRADE=False,
-                   WORKLIST_LOGIN_MAX_FAILURES_PER_IP=8)
+    app = make_app(
+        fresh_db_url(migrated_db, tmp_path),
+        DATABASE_AUTO_UPGRADE=False,
+        WORKLIST_LOGIN_MAX_FAILURES_PER_IP=8,
+    )
     client = new_client(app)
     token = csrf_from(client.get("/worklist/login").get_data(as_text=True))
     codes = [
-        client.post("/worklist/login",
-                    data={"username": f"guess{i}", "password": "x", "csrf_token": token}).status_code
+        client.post(
+            "/worklist/login", data={"username": f"guess{i}", "password": "x", "csrf_token": token}
+        ).status_code
         for i in range(9)
     ]
     assert codes[:8] == [401] * 8 and codes[8] == 429  # a different name each time
@@ -156,13 +171,23 @@ def test_success_resets_the_user_counter(app: Flask, users: dict[str, int]) -> N
     client = new_client(app)
     token = csrf_from(client.get("/worklist/login").get_data(as_text=True))
     for _ in range(4):
-        client.post("/worklist/login", data={"username": "rita", "password": "x", "csrf_token": token})
-    assert client.post("/worklist/login", data={
-        "username": "rita", "password": PASSWORD, "csrf_token": token}).status_code == 302
+        client.post(
+            "/worklist/login", data={"username": "rita", "password": "x", "csrf_token": token}
+        )
+    assert (
+        client.post(
+            "/worklist/login", data={"username": "rita", "password": PASSWORD, "csrf_token": token}
+        ).status_code
+        == 302
+    )
     fresh = new_client(app)
     token = csrf_from(fresh.get("/worklist/login").get_data(as_text=True))
-    codes = [fresh.post("/worklist/login", data={
-        "username": "rita", "password": "x", "csrf_token": token}).status_code for _ in range(2)]
+    codes = [
+        fresh.post(
+            "/worklist/login", data={"username": "rita", "password": "x", "csrf_token": token}
+        ).status_code
+        for _ in range(2)
+    ]
     assert codes == [401, 401]
 
 
@@ -204,20 +229,27 @@ def test_only_admins_manage_users(
 
 
 def test_admin_changes_roles_and_deactivates(
-    app: Flask, sessions: sessionmaker[Session], users: dict[str, int],
+    app: Flask,
+    sessions: sessionmaker[Session],
+    users: dict[str, int],
     as_role: Callable[[str], FlaskClient],
 ) -> None:
     admin = as_role("admin")
     token = page_csrf(admin, "/worklist/admin/users")
     rita = users["recruiter"]
-    admin.post(f"/worklist/admin/users/{rita}", data={"csrf_token": token, "action": "role",
-                                                      "role": "investigator"})
+    admin.post(
+        f"/worklist/admin/users/{rita}",
+        data={"csrf_token": token, "action": "role", "role": "investigator"},
+    )
     admin.post(f"/worklist/admin/users/{rita}", data={"csrf_token": token, "action": "deactivate"})
     with sessions() as s:
         u = accounts.get_user(s, "rita")
         assert u is not None and (u.role, u.active) == ("investigator", False)
-    own = admin.post(f"/worklist/admin/users/{users['admin']}",
-                     data={"csrf_token": token, "action": "deactivate"}, follow_redirects=True)
+    own = admin.post(
+        f"/worklist/admin/users/{users['admin']}",
+        data={"csrf_token": token, "action": "deactivate"},
+        follow_redirects=True,
+    )
     assert "cannot deactivate yourself" in own.get_data(as_text=True)
 
 
@@ -235,19 +267,26 @@ def test_roles_are_enforced_on_the_server_for_state_changes(
     sessions: sessionmaker[Session], as_role: Callable[[str], FlaskClient]
 ) -> None:
     with sessions() as s:
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+        )
     recruiter = as_role("recruiter")
     token = page_csrf(recruiter)
     # the page offers no such option, but a hand-made request must be refused as well
-    page = recruiter.post(f"/worklist/patients/{row}/state",
-                          data={"csrf_token": token, "state": "not-eligible"})
+    page = recruiter.post(
+        f"/worklist/patients/{row}/state", data={"csrf_token": token, "state": "not-eligible"}
+    )
     assert page.status_code == 403
-    api = recruiter.post(f"/api/patients/{row}/state", json={"state": "not-eligible"},
-                         headers={"X-CSRFToken": token})
+    api = recruiter.post(
+        f"/api/patients/{row}/state", json={"state": "not-eligible"}, headers={"X-CSRFToken": token}
+    )
     assert api.status_code == 403 and api.json is not None and api.json["error"] == "forbidden"
     investigator = as_role("investigator")
-    ok = investigator.post(f"/api/patients/{row}/state", json={"state": "not-eligible"},
-                           headers={"X-CSRFToken": page_csrf(investigator)})
+    ok = investigator.post(
+        f"/api/patients/{row}/state",
+        json={"state": "not-eligible"},
+        headers={"X-CSRFToken": page_csrf(investigator)},
+    )
     assert ok.status_code == 200 and ok.json is not None and ok.json["state"] == "not-eligible"
 
 
@@ -258,12 +297,17 @@ def test_api_tokens_authenticate_without_csrf(
         u = accounts.get_user(s, "rita")
         assert u is not None
         token = accounts.create_api_token(s, u, "tests")
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+        )
         s.commit()
     client = new_client(app)
     auth = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/me", headers=auth).json == {
-        "username": "rita", "displayName": None, "role": "recruiter"}
+        "username": "rita",
+        "displayName": None,
+        "role": "recruiter",
+    }
     note = client.post(f"/api/patients/{row}/notes", json={"text": "via token"}, headers=auth)
     assert note.status_code == 201
     bad = client.get("/api/me", headers={"Authorization": "Bearer igg4wl_not-a-token"})
@@ -274,9 +318,12 @@ def test_throttled_login_does_not_check_the_password(app: Flask, users: dict[str
     client = new_client(app)
     token = csrf_from(client.get("/worklist/login").get_data(as_text=True))
     for _ in range(5):
-        client.post("/worklist/login", data={"username": "ada", "password": "x", "csrf_token": token})
-    response = client.post("/worklist/login",
-                           data={"username": "ada", "password": PASSWORD, "csrf_token": token})
+        client.post(
+            "/worklist/login", data={"username": "ada", "password": "x", "csrf_token": token}
+        )
+    response = client.post(
+        "/worklist/login", data={"username": "ada", "password": PASSWORD, "csrf_token": token}
+    )
     assert response.status_code == 429
     assert "Too many failed attempts" in response.get_data(as_text=True)
 
@@ -303,7 +350,9 @@ def test_security_headers_on_pages(as_role: Callable[[str], FlaskClient]) -> Non
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_passwords_are_hashed_with_argon2(sessions: sessionmaker[Session], users: dict[str, int]) -> None:
+def test_passwords_are_hashed_with_argon2(
+    sessions: sessionmaker[Session], users: dict[str, int]
+) -> None:
     with sessions() as s:
         u = accounts.get_user(s, "rita")
         assert u is not None and u.password_hash is not None
@@ -324,7 +373,10 @@ def test_without_a_configured_key_one_is_kept_in_the_instance_folder(
     monkeypatch.delenv("IGG4_CDS_SECRET_KEY", raising=False)
     from cds_service.worklist.extension import _ensure_secret_key
 
-    first, second = (Flask("a", instance_path=str(tmp_path)), Flask("b", instance_path=str(tmp_path)))
+    first, second = (
+        Flask("a", instance_path=str(tmp_path)),
+        Flask("b", instance_path=str(tmp_path)),
+    )
     _ensure_secret_key(first)
     _ensure_secret_key(second)  # a second worker reads the same key
     assert first.secret_key == second.secret_key and len(str(first.secret_key)) == 64

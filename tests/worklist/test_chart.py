@@ -47,8 +47,14 @@ def test_lines_are_at_the_right_height() -> None:
 def test_empty_and_malformed_data() -> None:
     assert "No serum IgG4 results" in str(igg4_chart(None))
     assert "No serum IgG4 results" in str(igg4_chart({"series": [{"date": "x", "value": "y"}]}))
-    one = igg4_chart({"series": [{"date": "2026-01-01", "value": 800}], "threshold": None,
-                      "treatmentStart": None, "inclusionThreshold": 1400})
+    one = igg4_chart(
+        {
+            "series": [{"date": "2026-01-01", "value": 800}],
+            "threshold": None,
+            "treatmentStart": None,
+            "inclusionThreshold": 1400,
+        }
+    )
     ET.fromstring(str(one))
     assert 'class="threshold-line"' not in str(one)
 

@@ -20,15 +20,25 @@ from .conftest import FIXTURES, login, make_app
 def test_users_commands(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     runner = CliRunner()
-    env = {"IGG4_CDS_DATABASE_URL": url, "IGG4_CDS_JWT_VERIFY": "false",
-           "IGG4_CDS_SECRET_KEY": "cli-tests-" + "k" * 32}
-    added = runner.invoke(cli, ["users", "add", "nina", "--role", "investigator",
-                                "--password-stdin"], input="a long enough password\n", env=env)
+    env = {
+        "IGG4_CDS_DATABASE_URL": url,
+        "IGG4_CDS_JWT_VERIFY": "false",
+        "IGG4_CDS_SECRET_KEY": "cli-tests-" + "k" * 32,
+    }
+    added = runner.invoke(
+        cli,
+        ["users", "add", "nina", "--role", "investigator", "--password-stdin"],
+        input="a long enough password\n",
+        env=env,
+    )
     assert added.exit_code == 0, added.output
-    generated = runner.invoke(cli, ["users", "add", "omar", "--role", "recruiter", "--generate"],
-                              env=env)
+    generated = runner.invoke(
+        cli, ["users", "add", "omar", "--role", "recruiter", "--generate"], env=env
+    )
     assert generated.exit_code == 0 and "password: " in generated.output
-    duplicate = runner.invoke(cli, ["users", "add", "nina", "--role", "admin", "--generate"], env=env)
+    duplicate = runner.invoke(
+        cli, ["users", "add", "nina", "--role", "admin", "--generate"], env=env
+    )
     assert duplicate.exit_code == 2 and "exists" in duplicate.output
     bad_role = runner.invoke(cli, ["users", "add", "x", "--role", "root", "--generate"], env=env)
     assert bad_role.exit_code == 2
@@ -55,8 +65,9 @@ def test_seed_demo_fills_the_worklist_and_gives_a_working_login(tmp_path: Path) 
     username, password = seed_demo(app, FIXTURES)
     expected = list(FIXTURES.glob("*.expected.json"))
     with session_factory(app)() as s:
-        count = s.execute(select(func.count(FlaggedPatient.id))
-                          .where(FlaggedPatient.fhir_server == DEMO_SERVER)).scalar_one()
+        count = s.execute(
+            select(func.count(FlaggedPatient.id)).where(FlaggedPatient.fhir_server == DEMO_SERVER)
+        ).scalar_one()
     assert count == len(expected)
     client = login(app, username, password)
     page = client.get("/api/patients?per_page=1").json

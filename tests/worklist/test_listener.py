@@ -64,8 +64,13 @@ def test_the_hooks_notify_path_reaches_the_worklist(
 def test_record_if_relevant_in_a_batch(sessions: sessionmaker[Session]) -> None:
     with sessions() as s:
         rows = [
-            store.record_if_relevant(s, fhir_server=SERVER, assessment=assessment(pid, status),
-                                     source="screen", commit=False)
+            store.record_if_relevant(
+                s,
+                fhir_server=SERVER,
+                assessment=assessment(pid, status),
+                source="screen",
+                commit=False,
+            )
             for pid, status in (("b1", "candidate"), ("b2", "ineligible"), ("b3", "needs-review"))
         ]
         s.commit()

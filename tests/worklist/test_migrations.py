@@ -13,8 +13,13 @@ from cds_service.db import alembic_config, make_engine, upgrade
 from cds_service.db.models import metadata
 
 WORKLIST_TABLES = {
-    "worklist_users", "worklist_api_tokens", "worklist_patients", "worklist_assessments",
-    "worklist_notes", "worklist_audit", "worklist_login_attempts",
+    "worklist_users",
+    "worklist_api_tokens",
+    "worklist_patients",
+    "worklist_assessments",
+    "worklist_notes",
+    "worklist_audit",
+    "worklist_login_attempts",
 }
 
 

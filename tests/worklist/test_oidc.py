@@ -55,7 +55,8 @@ def test_configuration_is_checked() -> None:
 
 def test_roles_from_claims() -> None:
     assert role_from_claims({"groups": ["trial-recruiters", "trial-investigators"]}, OIDC) == (
-        "investigator")
+        "investigator"
+    )
     assert role_from_claims({"groups": "trial-recruiters"}, OIDC) == "recruiter"
     assert role_from_claims({"groups": ["staff"]}, OIDC) is None
 
@@ -77,17 +78,33 @@ def _login_flow(app: Flask, claims_extra: dict[str, object]) -> tuple[int, str]:
         assert query["redirect_uri"] == "https://localhost/worklist/oidc/callback"
         assert "openid" in query["scope"] and query["state"] and query["nonce"]
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": "igg4-worklist", "sub": "subject-123", "iat": now,
-                  "exp": now + 300, "nonce": query["nonce"], "preferred_username": "olga",
-                  "name": "Olga Investigator", **claims_extra}
+        claims = {
+            "iss": ISSUER,
+            "aud": "igg4-worklist",
+            "sub": "subject-123",
+            "iat": now,
+            "exp": now + 300,
+            "nonce": query["nonce"],
+            "preferred_username": "olga",
+            "name": "Olga Investigator",
+            **claims_extra,
+        }
         id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
-        mock.post(METADATA["token_endpoint"], json={
-            "access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token})
+        mock.post(
+            METADATA["token_endpoint"],
+            json={
+                "access_token": "at",
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": id_token,
+            },
+        )
         back = client.get(f"/worklist/oidc/callback?code=c0de&state={query['state']}")
         if back.status_code != 302:
             return back.status_code, back.get_data(as_text=True)
         return back.status_code, back.headers["Location"] + " " + str(
-            client.get("/worklist/").status_code)
+            client.get("/worklist/").status_code
+        )
 
 
 def test_oidc_login_provisions_the_user_with_the_mapped_role(oidc_app: Flask) -> None:

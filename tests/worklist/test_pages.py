@@ -27,10 +27,13 @@ def listed(sessions: sessionmaker[Session]) -> dict[str, int]:
         for pid, status, name in [
             ("pa", "candidate", "Alice Moreau"),
             ("pb", "needs-review", "Bob <b>Tanaka</b>"),
-            ("pc", "ineligible", "=HYPERLINK(\"x\")"),
+            ("pc", "ineligible", '=HYPERLINK("x")'),
         ]:
             rows[pid] = store.record_assessment(
-                s, fhir_server=SERVER, assessment=assessment(pid, status), source="screen",
+                s,
+                fhir_server=SERVER,
+                assessment=assessment(pid, status),
+                source="screen",
                 display_name=name,
             )
     return rows
@@ -76,15 +79,21 @@ def test_state_change_note_and_assignment_through_the_forms(
     version = re.search(r'name="version" value="(\d+)"', html)
     assert version
     assert '<option value="not-eligible">' not in html  # recruiters are not offered it
-    r = client.post(f"/worklist/patients/{row}/state",
-                    data={"csrf_token": token, "state": "in-review", "version": version.group(1)})
+    r = client.post(
+        f"/worklist/patients/{row}/state",
+        data={"csrf_token": token, "state": "in-review", "version": version.group(1)},
+    )
     assert r.status_code == 302
-    stale = client.post(f"/worklist/patients/{row}/state", follow_redirects=True,
-                        data={"csrf_token": token, "state": "contacted",
-                              "version": version.group(1)})
+    stale = client.post(
+        f"/worklist/patients/{row}/state",
+        follow_redirects=True,
+        data={"csrf_token": token, "state": "contacted", "version": version.group(1)},
+    )
     assert "changed by someone else" in stale.get_data(as_text=True)
-    client.post(f"/worklist/patients/{row}/notes",
-                data={"csrf_token": token, "text": "Left a voicemail <script>"})
+    client.post(
+        f"/worklist/patients/{row}/notes",
+        data={"csrf_token": token, "text": "Left a voicemail <script>"},
+    )
     client.post(f"/worklist/patients/{row}/assign", data={"csrf_token": token, "assignee": "rita"})
     html = client.get(f"/worklist/patients/{row}").get_data(as_text=True)
     assert "Left a voicemail &lt;script&gt;" in html
@@ -100,8 +109,9 @@ def test_lookup_redirects_to_the_patient_page(
     client = as_role("recruiter")
     r = client.get("/worklist/patients/lookup", query_string={"server": SERVER, "patient": "pb"})
     assert r.status_code == 302 and r.headers["Location"] == f"/worklist/patients/{listed['pb']}"
-    missing = client.get("/worklist/patients/lookup",
-                         query_string={"server": SERVER, "patient": "nobody"})
+    missing = client.get(
+        "/worklist/patients/lookup", query_string={"server": SERVER, "patient": "nobody"}
+    )
     assert missing.status_code == 404 and "not on the worklist" in missing.get_data(as_text=True)
 
 
@@ -109,7 +119,9 @@ def test_csv_export_follows_the_filters_and_defuses_formulas(
     as_role: Callable[[str], FlaskClient], listed: dict[str, int]
 ) -> None:
     client = as_role("recruiter")
-    r = client.get("/worklist/export.csv?eligibility=ineligible,needs-review&sort=patient&order=asc")
+    r = client.get(
+        "/worklist/export.csv?eligibility=ineligible,needs-review&sort=patient&order=asc"
+    )
     assert r.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True))))
     assert [row["patientId"] for row in rows] == ["pb", "pc"]
@@ -122,8 +134,11 @@ def test_fhir_export_is_a_valid_bundle_of_research_subjects_and_tasks(
 ) -> None:
     client = as_role("investigator")
     token = page_csrf(client)
-    client.post(f"/api/patients/{listed['pa']}/state", json={"state": "in-review"},
-                headers={"X-CSRFToken": token})
+    client.post(
+        f"/api/patients/{listed['pa']}/state",
+        json={"state": "in-review"},
+        headers={"X-CSRFToken": token},
+    )
     r = client.get("/worklist/export.fhir.json?eligibility=candidate")
     assert r.mimetype == "application/fhir+json"
     data = json.loads(r.get_data(as_text=True))
@@ -152,22 +167,29 @@ def test_api_list_detail_and_actions(
     detail = client.get(f"/api/patients/{row}").json
     assert detail is not None and detail["assessment"]["status"] == "candidate"
     assert "not-eligible" not in detail["allowedStates"]
-    moved = client.post(f"/api/patients/{row}/state",
-                        json={"state": "in-review", "version": detail["version"]},
-                        headers={"X-CSRFToken": token})
+    moved = client.post(
+        f"/api/patients/{row}/state",
+        json={"state": "in-review", "version": detail["version"]},
+        headers={"X-CSRFToken": token},
+    )
     assert moved.status_code == 200
-    conflict = client.post(f"/api/patients/{row}/state",
-                           json={"state": "contacted", "version": detail["version"]},
-                           headers={"X-CSRFToken": token})
+    conflict = client.post(
+        f"/api/patients/{row}/state",
+        json={"state": "contacted", "version": detail["version"]},
+        headers={"X-CSRFToken": token},
+    )
     assert conflict.status_code == 409
-    invalid = client.post(f"/api/patients/{row}/state", json={"state": "referred"},
-                          headers={"X-CSRFToken": token})
+    invalid = client.post(
+        f"/api/patients/{row}/state", json={"state": "referred"}, headers={"X-CSRFToken": token}
+    )
     assert invalid.status_code == 422
-    assigned = client.post(f"/api/patients/{row}/assignee", json={"assignee": "ivan"},
-                           headers={"X-CSRFToken": token})
+    assigned = client.post(
+        f"/api/patients/{row}/assignee", json={"assignee": "ivan"}, headers={"X-CSRFToken": token}
+    )
     assert assigned.json is not None and assigned.json["assignee"] == "ivan"
-    unknown = client.post(f"/api/patients/{row}/assignee", json={"assignee": "ghost"},
-                          headers={"X-CSRFToken": token})
+    unknown = client.post(
+        f"/api/patients/{row}/assignee", json={"assignee": "ghost"}, headers={"X-CSRFToken": token}
+    )
     assert unknown.status_code == 422
     assert client.get("/api/patients/99999").status_code == 404
     history = client.get(f"/api/patients/{row}/assessments").json
@@ -212,31 +234,46 @@ def test_manual_assessment_upload_and_add(
     expected = json.loads(path.with_name(path.name.replace(".json", ".expected.json")).read_text())
     r = client.post(
         "/worklist/assess",
-        data={"csrf_token": token, "as_of": expected["asOf"],
-              "bundle": (io.BytesIO(path.read_bytes()), path.name)},
+        data={
+            "csrf_token": token,
+            "as_of": expected["asOf"],
+            "bundle": (io.BytesIO(path.read_bytes()), path.name),
+        },
         content_type="multipart/form-data",
     )
     html = r.get_data(as_text=True)
-    assert r.status_code == 200 and f'elig-{expected["status"]}' in html
+    assert r.status_code == 200 and f"elig-{expected['status']}" in html
     assert '<svg class="igg4-chart"' in html
     bundle_json = re.search(r'<textarea name="bundle_json" hidden>(.*?)</textarea>', html, re.S)
     assert bundle_json
     import html as html_lib
 
-    added = client.post("/worklist/assess/add", data={
-        "csrf_token": token, "as_of": expected["asOf"], "server": SERVER,
-        "bundle_json": html_lib.unescape(bundle_json.group(1))})
+    added = client.post(
+        "/worklist/assess/add",
+        data={
+            "csrf_token": token,
+            "as_of": expected["asOf"],
+            "server": SERVER,
+            "bundle_json": html_lib.unescape(bundle_json.group(1)),
+        },
+    )
     assert added.status_code == 302
     with sessions() as s:
         row = int(added.headers["Location"].rsplit("/", 1)[1])
         p = store.get_patient(s, row)
         assert p.eligibility == expected["status"] and p.fhir_server == SERVER
         assert store.assessments_of(s, row)[0].source == "manual"
-    garbage = client.post("/worklist/assess", content_type="multipart/form-data",
-                          data={"csrf_token": token, "bundle": (io.BytesIO(b"not json"), "x.json")})
+    garbage = client.post(
+        "/worklist/assess",
+        content_type="multipart/form-data",
+        data={"csrf_token": token, "bundle": (io.BytesIO(b"not json"), "x.json")},
+    )
     assert garbage.status_code == 422 and "not JSON" in garbage.get_data(as_text=True)
-    no_patient = client.post("/api/assess", json={"resourceType": "Bundle", "type": "collection"},
-                             headers={"X-CSRFToken": token})
+    no_patient = client.post(
+        "/api/assess",
+        json={"resourceType": "Bundle", "type": "collection"},
+        headers={"X-CSRFToken": token},
+    )
     assert no_patient.status_code == 422
 
 
@@ -244,9 +281,12 @@ def test_manual_assessment_upload_and_add(
 def test_api_assess_with_add(as_role: Callable[[str], FlaskClient]) -> None:
     client = as_role("investigator")
     path = _fixture("01-")
-    r = client.post("/api/assess?asOf=2026-11-24&add=true&server=" + SERVER,
-                    data=path.read_bytes(), content_type="application/fhir+json",
-                    headers={"X-CSRFToken": page_csrf(client)})
+    r = client.post(
+        "/api/assess?asOf=2026-11-24&add=true&server=" + SERVER,
+        data=path.read_bytes(),
+        content_type="application/fhir+json",
+        headers={"X-CSRFToken": page_csrf(client)},
+    )
     assert r.status_code == 200 and r.json is not None
     assert r.json["assessment"]["asOf"] == "2026-11-24"
     assert r.json["patient"]["fhirServer"] == SERVER

@@ -59,8 +59,10 @@ def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
 @pytest.fixture(scope="module")
 def pg_user_ids(pg_sessions: sessionmaker[Session]) -> dict[str, int]:
     with pg_sessions() as s:
-        ids = {r: accounts.create_user(s, f"pg-{r}", r, PASSWORD).id
-               for r in ("recruiter", "investigator")}
+        ids = {
+            r: accounts.create_user(s, f"pg-{r}", r, PASSWORD).id
+            for r in ("recruiter", "investigator")
+        }
         s.commit()
     return ids
 
@@ -86,9 +88,14 @@ def _together(*jobs: Callable[[], None]) -> list[BaseException]:
 
 
 def _records(s: Session, pid: str) -> list[AssessmentRecord]:
-    return list(s.execute(
-        select(AssessmentRecord).join(FlaggedPatient)
-        .where(FlaggedPatient.patient_id == pid).order_by(AssessmentRecord.id)).scalars())
+    return list(
+        s.execute(
+            select(AssessmentRecord)
+            .join(FlaggedPatient)
+            .where(FlaggedPatient.patient_id == pid)
+            .order_by(AssessmentRecord.id)
+        ).scalars()
+    )
 
 
 def test_two_writers_listing_the_same_new_patient(pg_sessions: sessionmaker[Session]) -> None:
@@ -97,16 +104,19 @@ def test_two_writers_listing_the_same_new_patient(pg_sessions: sessionmaker[Sess
     def writer(status: str, as_of: str) -> Callable[[], None]:
         def job() -> None:
             with pg_sessions() as s:
-                store.record_assessment(s, fhir_server=SERVER,
-                                        assessment=assessment(pid, status, as_of), source="hook")
+                store.record_assessment(
+                    s, fhir_server=SERVER, assessment=assessment(pid, status, as_of), source="hook"
+                )
+
         return job
 
     for _ in range(5):  # several rounds: different content each time, same patient
         errors = _together(writer("candidate", "2026-11-24"), writer("needs-review", "2026-11-25"))
         assert errors == []
     with pg_sessions() as s:
-        rows = s.execute(select(func.count(FlaggedPatient.id))
-                         .where(FlaggedPatient.patient_id == pid)).scalar_one()
+        rows = s.execute(
+            select(func.count(FlaggedPatient.id)).where(FlaggedPatient.patient_id == pid)
+        ).scalar_one()
         assert rows == 1
         statuses = [r.status for r in _records(s, pid)]
         # every change of content is kept, and nothing is recorded twice in a row
@@ -114,7 +124,9 @@ def test_two_writers_listing_the_same_new_patient(pg_sessions: sessionmaker[Sess
         assert all(a != b for a, b in itertools.pairwise(statuses))
         p = store.find_patient_row(s, SERVER, pid)
         assert p is not None and (p.eligibility, p.as_of.isoformat()) == (
-            "needs-review", "2026-11-25")
+            "needs-review",
+            "2026-11-25",
+        )
 
 
 def test_two_writers_with_the_same_assessment_record_it_once(
@@ -158,7 +170,9 @@ def test_assessments_and_recruiter_edits_at_once_lose_nothing(
 ) -> None:
     pid = f"mixed-{uuid.uuid4().hex[:8]}"
     with pg_sessions() as s:
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment(pid), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment(pid), source="hook"
+        )
     path = ["in-review", "contacted", "pre-screened", "referred"]
 
     def screen() -> None:
@@ -166,9 +180,11 @@ def test_assessments_and_recruiter_edits_at_once_lose_nothing(
             with pg_sessions() as s:
                 status = "needs-review" if i % 2 else "candidate"
                 store.record_assessment(
-                    s, fhir_server=SERVER, assessment=assessment(pid, status, f"2026-12-{i + 1:02d}",
-                                                                 reason=f"run {i}"),
-                    source="screen")
+                    s,
+                    fhir_server=SERVER,
+                    assessment=assessment(pid, status, f"2026-12-{i + 1:02d}", reason=f"run {i}"),
+                    source="screen",
+                )
 
     def recruiter() -> None:
         for i, target in enumerate(path):
@@ -193,7 +209,9 @@ def test_two_recruiters_changing_the_same_version_one_wins(
 ) -> None:
     pid = f"edit-{uuid.uuid4().hex[:8]}"
     with pg_sessions() as s:
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment(pid), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment(pid), source="hook"
+        )
         version = store.get_patient(s, row).version
     outcomes: list[str] = []
 
@@ -207,6 +225,7 @@ def test_two_recruiters_changing_the_same_version_one_wins(
                     outcomes.append(target)
                 except store.Conflict:
                     outcomes.append("conflict")
+
         return job
 
     assert _together(move("in-review"), move("declined")) == []

@@ -29,8 +29,13 @@ def api_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
         _TOKEN["value"] = accounts.create_api_token(s, u, "schemathesis")
         s.commit()
         for i, status in enumerate(("candidate", "needs-review", "ineligible")):
-            store.record_assessment(s, fhir_server=SERVER, assessment=assessment(f"s{i}", status),
-                                    source="screen", display_name=f"Fuzz {i}")
+            store.record_assessment(
+                s,
+                fhir_server=SERVER,
+                assessment=assessment(f"s{i}", status),
+                source="screen",
+                display_name=f"Fuzz {i}",
+            )
     return app
 
 
@@ -48,8 +53,9 @@ def test_api_never_fails_with_a_server_error(api_schema: schemathesis.BaseSchema
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def run(case: schemathesis.Case) -> None:
             label = case.operation.label
             response = case.call(headers=headers)

@@ -41,7 +41,9 @@ def test_recording_the_same_assessment_twice_is_idempotent(db: Session) -> None:
 
 
 def test_a_later_identical_assessment_extends_the_record(db: Session) -> None:
-    row = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="screen")
+    row = store.record_assessment(
+        db, fhir_server=SERVER, assessment=assessment("p1"), source="screen"
+    )
     store.record_assessment(
         db, fhir_server=SERVER, assessment=assessment("p1", as_of="2026-12-01"), source="screen"
     )
@@ -52,7 +54,9 @@ def test_a_later_identical_assessment_extends_the_record(db: Session) -> None:
 
 def test_trailing_slash_of_the_server_is_the_same_server(db: Session) -> None:
     a = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
-    b = store.record_assessment(db, fhir_server=SERVER + "/", assessment=assessment("p1"), source="hook")
+    b = store.record_assessment(
+        db, fhir_server=SERVER + "/", assessment=assessment("p1"), source="hook"
+    )
     assert a == b
 
 
@@ -60,13 +64,18 @@ def test_new_assessment_never_overwrites_recruiter_state_or_notes(
     db: Session, users: dict[str, int]
 ) -> None:
     rita = _user(db, users["recruiter"])
-    row = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+    row = store.record_assessment(
+        db, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+    )
     store.change_state(db, row, "in-review", rita)
     store.assign(db, row, rita, rita)
     store.add_note(db, row, rita, "Called, will call back Monday")
     store.record_assessment(
-        db, fhir_server=SERVER, assessment=assessment("p1", "ineligible", "2026-12-01"),
-        source="screen", display_name="New Name",
+        db,
+        fhir_server=SERVER,
+        assessment=assessment("p1", "ineligible", "2026-12-01"),
+        source="screen",
+        display_name="New Name",
     )
     p = store.get_patient(db, row)
     assert p.workflow_state == "in-review"
@@ -76,22 +85,33 @@ def test_new_assessment_never_overwrites_recruiter_state_or_notes(
     assert p.display_name == "New Name"
 
 
-def test_eligibility_change_is_marked_until_acknowledged(db: Session, users: dict[str, int]) -> None:
+def test_eligibility_change_is_marked_until_acknowledged(
+    db: Session, users: dict[str, int]
+) -> None:
     row = store.record_assessment(
         db, fhir_server=SERVER, assessment=assessment("p1", "needs-review"), source="hook"
     )
     p = store.get_patient(db, row)
     assert p.eligibility_change is None and p.change_acknowledged
     store.record_assessment(
-        db, fhir_server=SERVER, assessment=assessment("p1", "candidate", "2026-12-01"), source="screen"
+        db,
+        fhir_server=SERVER,
+        assessment=assessment("p1", "candidate", "2026-12-01"),
+        source="screen",
     )
     db.expire_all()
     p = store.get_patient(db, row)
     assert (p.previous_eligibility, p.eligibility, p.eligibility_change) == (
-        "needs-review", "candidate", "newly-candidate")
+        "needs-review",
+        "candidate",
+        "newly-candidate",
+    )
     assert not p.change_acknowledged
     store.record_assessment(
-        db, fhir_server=SERVER, assessment=assessment("p1", "ineligible", "2026-12-02"), source="hook"
+        db,
+        fhir_server=SERVER,
+        assessment=assessment("p1", "ineligible", "2026-12-02"),
+        source="hook",
     )
     db.expire_all()
     assert store.get_patient(db, row).eligibility_change == "no-longer-eligible"
@@ -102,10 +122,16 @@ def test_eligibility_change_is_marked_until_acknowledged(db: Session, users: dic
 
 def test_an_older_assessment_only_adds_history(db: Session) -> None:
     row = store.record_assessment(
-        db, fhir_server=SERVER, assessment=assessment("p1", "candidate", "2026-11-24"), source="hook"
+        db,
+        fhir_server=SERVER,
+        assessment=assessment("p1", "candidate", "2026-11-24"),
+        source="hook",
     )
     store.record_assessment(
-        db, fhir_server=SERVER, assessment=assessment("p1", "ineligible", "2026-01-01"), source="screen"
+        db,
+        fhir_server=SERVER,
+        assessment=assessment("p1", "ineligible", "2026-01-01"),
+        source="screen",
     )
     db.expire_all()
     p = store.get_patient(db, row)
@@ -146,7 +172,9 @@ def test_stale_version_is_a_conflict_and_loses_nothing(
     sessions: sessionmaker[Session], users: dict[str, int]
 ) -> None:
     with sessions() as s:
-        row = store.record_assessment(s, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+        row = store.record_assessment(
+            s, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+        )
     with sessions() as a, sessions() as b:
         seen_by_a = store.get_patient(a, row).version
         seen_by_b = store.get_patient(b, row).version
@@ -161,7 +189,9 @@ def test_stale_version_is_a_conflict_and_loses_nothing(
 
 
 def test_role_and_workflow_checks_in_the_store(db: Session, users: dict[str, int]) -> None:
-    row = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+    row = store.record_assessment(
+        db, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+    )
     with pytest.raises(ForbiddenTransition):
         store.change_state(db, row, "not-eligible", _user(db, users["recruiter"]))
     with pytest.raises(TransitionError):
@@ -171,7 +201,9 @@ def test_role_and_workflow_checks_in_the_store(db: Session, users: dict[str, int
 
 
 def test_notes_are_validated(db: Session, users: dict[str, int]) -> None:
-    row = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+    row = store.record_assessment(
+        db, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+    )
     rita = _user(db, users["recruiter"])
     for bad in ("   ", "x" * (store.MAX_NOTE_CHARS + 1)):
         with pytest.raises(ValueError):
@@ -189,7 +221,10 @@ def _seed_list(db: Session, users: dict[str, int]) -> dict[str, int]:
         ("d4", "candidate", "100%_match Dan"),
     ]:
         rows[pid] = store.record_assessment(
-            db, fhir_server=SERVER, assessment=assessment(pid, status), source="screen",
+            db,
+            fhir_server=SERVER,
+            assessment=assessment(pid, status),
+            source="screen",
             display_name=name,
         )
     rita = _user(db, users["recruiter"])
@@ -207,7 +242,10 @@ def test_list_filters_search_sort_and_paging(db: Session, users: dict[str, int])
     rita = _user(db, users["recruiter"])
     everything = store.list_patients(db, ListFilters(sort="patient", desc=False))
     assert _ids(everything) == ["a1", "b2", "c3", "d4"] and everything.total == 4
-    assert sorted(_ids(store.list_patients(db, ListFilters(eligibility=("candidate",))))) == ["a1", "d4"]
+    assert sorted(_ids(store.list_patients(db, ListFilters(eligibility=("candidate",))))) == [
+        "a1",
+        "d4",
+    ]
     assert _ids(store.list_patients(db, ListFilters(state=("in-review",)))) == ["b2"]
     assert _ids(store.list_patients(db, ListFilters(assignee="me"), rita)) == ["a1"]
     assert _ids(store.list_patients(db, ListFilters(assignee="rita"))) == ["a1"]
@@ -227,12 +265,19 @@ def test_list_filters_search_sort_and_paging(db: Session, users: dict[str, int])
 
 
 def test_audit_records_actions_with_actor(db: Session, users: dict[str, int]) -> None:
-    row = store.record_assessment(db, fhir_server=SERVER, assessment=assessment("p1"), source="hook")
+    row = store.record_assessment(
+        db, fhir_server=SERVER, assessment=assessment("p1"), source="hook"
+    )
     rita = _user(db, users["recruiter"])
     store.change_state(db, row, "in-review", rita)
     store.add_note(db, row, rita, "hello")
     store.audit(db, rita, "view", row)
     events = [(e.actor, e.action) for e in reversed(store.audit_of(db, row))]
-    assert events == [("system:hook", "listed"), ("rita", "state"), ("rita", "note"), ("rita", "view")]
+    assert events == [
+        ("system:hook", "listed"),
+        ("rita", "state"),
+        ("rita", "note"),
+        ("rita", "view"),
+    ]
     state_event = next(e for e in store.audit_of(db, row) if e.action == "state")
     assert state_event.detail == {"from": "new", "to": "in-review"}

@@ -54,8 +54,13 @@ def test_a_recruiter_may_decline_and_reopen() -> None:
 
 @pytest.mark.parametrize(
     ("source", "target"),
-    [("new", "enrolled"), ("new", "contacted"), ("declined", "enrolled"), ("new", "bogus"),
-     ("new", "new")],
+    [
+        ("new", "enrolled"),
+        ("new", "contacted"),
+        ("declined", "enrolled"),
+        ("new", "bogus"),
+        ("new", "new"),
+    ],
 )
 def test_transitions_outside_the_workflow_are_refused(source: str, target: str) -> None:
     with pytest.raises(TransitionError):

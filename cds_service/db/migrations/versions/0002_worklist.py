@@ -165,9 +165,7 @@ def upgrade() -> None:
         sa.Column("success", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_worklist_login_attempts"),
     )
-    op.create_index(
-        "ix_worklist_login_attempts_key_at", "worklist_login_attempts", ["key", "at"]
-    )
+    op.create_index("ix_worklist_login_attempts_key_at", "worklist_login_attempts", ["key", "at"])
 
 
 def downgrade() -> None:
