@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cds_service.fhir_client import FhirError, normalize_base
 from cds_service.screening import ScreenConfig, run_screen
 from cds_service.screening.auth import AuthError, SmartBackendAuth, StaticToken, discover_token_url
 from cds_service.screening.fhir_source import RetryPolicy
@@ -220,6 +221,11 @@ def screen(
     """
     if (fhir_server is None) == (bulk_dir is None):
         raise click.UsageError("give exactly one source: --fhir-server URL or --bulk DIR")
+    if fhir_server is not None:
+        try:
+            normalize_base(fhir_server)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fhir-server") from None
     if engine == "spark" and bulk_dir is None:
         raise click.UsageError("--engine spark screens a bulk export (--bulk DIR)")
     if db_url == _APP_DB or (db_url is None and out is None):
@@ -255,6 +261,8 @@ def screen(
         outcome = run_screen(cfg)
     except (FileNotFoundError, AuthError) as exc:
         raise click.ClickException(str(exc)) from None
+    except FhirError as exc:  # a search the server cannot answer (not a passing failure)
+        raise click.ClickException(f"FHIR server: {exc}") from None
     click.echo(outcome.summary.render(outcome.stats))
     if outcome.issues_shown:
         click.echo(f"\nMalformed or unusable lines ({outcome.stats.bad} in all; first shown):")

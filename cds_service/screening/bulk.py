@@ -12,6 +12,8 @@ Two streaming passes over the files, each parallel over DuckDB's threads:
    DuckDB (``memory_limit``, spilling to ``temp_directory``) and Python hold at most one partition
    and one patient: memory is bounded by a constant and the largest patient, never by the export.
    Each partition reads the files again (the filter is pushed into the scan), trading I/O for memory.
+   The Medication and ResearchStudy resources a patient's records point to (they belong to no
+   patient) are joined into that patient's group, as a FHIR server's ``_include`` would give them.
 
 Malformed lines are never fatal: DuckDB counts them per file, and only the files that hold any are
 read again in Python to name each line and reason (``issues()``).

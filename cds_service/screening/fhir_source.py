@@ -166,7 +166,10 @@ class FhirServerSource:
 
         try:
             resources = self.retry.call("a patient's data", once, self.auth)
-        except FhirError as exc:  # not retryable (404, malformed...): this patient only
+        except FhirError as exc:
+            if exc.kind in ("unauthorized", "not-allowed"):  # every patient would fail alike
+                raise ServerUnreachable(f"FHIR server refused access ({exc.kind})") from exc
+            # not retryable (404, malformed, too large): this patient only
             self.issues.append(
                 SourceIssue("FHIR server", None, f"a patient not fetched: {exc.kind}")
             )

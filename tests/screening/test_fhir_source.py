@@ -287,3 +287,43 @@ def test_smart_backend_es384_and_refusal() -> None:
 
         with pytest.raises(AuthError, match="HTTP 401"):
             auth.token()
+
+
+def test_refused_search_and_bad_url_end_cleanly(server: MockServer, tmp_path: Path) -> None:
+    server.fail(lambda u: "Condition?code=" in u, 400, 1)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "screen",
+            "--fhir-server",
+            BASE,
+            "--out",
+            str(tmp_path / "r.csv"),
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "FHIR server: http-error: HTTP 400" in result.output
+    bad = CliRunner().invoke(
+        cli, ["screen", "--fhir-server", "ftp://x", "--out", str(tmp_path / "r.csv")]
+    )
+    assert bad.exit_code == 2 and "--fhir-server" in bad.output
+
+
+def test_a_token_refused_for_every_patient_stops_the_run(
+    server: MockServer, tmp_path: Path
+) -> None:
+    server.fail(lambda u: "Observation?patient=" in u, 403, 10**6)
+    outcome = run_screen(
+        ScreenConfig(
+            fhir_server=BASE,
+            as_of=AS_OF,
+            workers=1,
+            out=tmp_path / "r.csv",
+            retry=RetryPolicy(sleep=lambda s: None),
+        )
+    )
+    assert outcome.error == "FHIR server refused access (unauthorized)"
+    assert outcome.summary.assessed == 0

@@ -1,11 +1,10 @@
 """Peak memory of the bulk screen does not grow with the population (2k vs 20k patients).
 
-Each screen runs in a fresh subprocess and its peak RSS (``getrusage``) is compared. The screen's
+Each screen runs in a fresh subprocess and its peak RSS (``VmHWM``) is compared. The screen's
 memory is Python and the engine, DuckDB (capped by ``memory_limit``, spilling beyond) and one
 grouping partition: the 2k export does not fill DuckDB's cap and the 20k export does, so the peak
 rises by part of that cap and then stops, while the export grows ten times. (Engine workers hold one
-batch of patients each; their RSS is not measured here because ``getrusage`` charges a spawned child
-with its parent's pages at fork.) The populations are "lean" (one year of routine labs per patient)
+batch of patients each; they are not measured here.) The populations are "lean" (one year of routine labs per patient)
 to keep the test short; 20k patients is still ~0.5M resources.
 """
 
@@ -23,15 +22,19 @@ from cds_service.synth import generate_population, shared_resources, write_bulk
 from .conftest import AS_OF
 
 CHILD = """
-import json, resource, sys
+import json, sys
 from datetime import date
 from pathlib import Path
 from cds_service.screening import ScreenConfig, run_screen
 o = run_screen(ScreenConfig(bulk_dir=Path(sys.argv[1]), as_of=date(2026, 11, 24), workers=2,
                             out=Path(sys.argv[2]), memory_limit=sys.argv[3],
                             partition_bytes=8 * 1024 * 1024))
+# VmHWM: this process's peak RSS. (getrusage's ru_maxrss would carry the parent's peak across
+# fork and exec: a test run's pytest process is large.)
+with open("/proc/self/status") as fh:
+    hwm_kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
 print(json.dumps({
-    "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "self_mb": hwm_kb / 1024,
     "assessed": o.summary.assessed, "lines": o.stats.lines,
 }))
 """
