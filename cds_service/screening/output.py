@@ -88,7 +88,9 @@ class FileSink:
 
 
 class WorklistSink:
-    """The recruiters' worklist (source ``screen``): one transaction per batch."""
+    """The recruiters' worklist (source ``screen``): one transaction per batch. Candidates and
+    needs-review patients are listed, and patients already listed get their new assessment; the
+    population's other ineligible patients are not (they would bury the list)."""
 
     def __init__(self, url: str, fhir_server: str) -> None:
         from cds_service.db import make_engine, make_session_factory, upgrade
@@ -99,12 +101,12 @@ class WorklistSink:
         self.fhir_server = fhir_server
 
     def write(self, results: Sequence[PatientResult]) -> None:
-        from cds_service.worklist.store import record_assessment
+        from cds_service.worklist.store import record_if_relevant
 
         with self._sessions() as session:
             for r in results:
                 if r.assessment is not None:
-                    record_assessment(
+                    record_if_relevant(
                         session,
                         fhir_server=self.fhir_server,
                         assessment=r.assessment,
