@@ -87,6 +87,25 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return found
 
 
+def resolve_section(
+    defaults: Mapping[str, Any],
+    config: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The keys of one part of the app (worklist, SMART): the app's config where set, else
+    ``IGG4_CDS_<KEY>`` (parsed as YAML), else the part's default."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key, default in defaults.items():
+        if key in config and config[key] is not None:
+            out[key] = config[key]
+        elif env.get(ENV_PREFIX + key, "").strip():
+            out[key] = yaml.safe_load(env[ENV_PREFIX + key])
+        else:
+            out[key] = default
+    return out
+
+
 def build_config(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:

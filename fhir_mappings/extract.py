@@ -497,7 +497,8 @@ def extract_enrolment(
 
 # --- One patient's record ----------------------------------------------------------------------
 
-_SUBJECT_FIELD = {
+# The resource types the engine reads for a patient, and the Reference naming that patient.
+SUBJECT_FIELD: dict[str, str] = {
     "Observation": "subject",
     "Condition": "subject",
     "MedicationRequest": "subject",
@@ -543,7 +544,7 @@ def build_record(
     pid = patient.ref
 
     def belongs(res: Mapping[str, Any]) -> bool:
-        field_name = _SUBJECT_FIELD.get(str(res.get("resourceType")))
+        field_name = SUBJECT_FIELD.get(str(res.get("resourceType")))
         if field_name is None:
             return True
         target = reference_id(res.get(field_name))

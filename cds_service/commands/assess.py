@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 import orjson
 
+from cds_service.commands.options import iso_date
 from cds_service.eligibility import Assessment, BundleError, assess_bundle, load_params
 from cds_service.eligibility.params import ParamsError
 
@@ -20,15 +20,6 @@ def _fail(message: str) -> None:
     """One line on stderr and exit status 2: never a traceback for bad input."""
     click.echo(f"igg4-cds assess: error: {message}", err=True)
     sys.exit(2)
-
-
-def _parse_date(_: Any, __: Any, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def render_table(a: Assessment) -> str:
@@ -53,7 +44,7 @@ def render_table(a: Assessment) -> str:
 @click.option(
     "--as-of",
     "as_of",
-    callback=_parse_date,
+    callback=iso_date,
     metavar="YYYY-MM-DD",
     help="Screening date (default: today).",
 )

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from cds_service.commands.options import iso_date
 from cds_service.fhir_client import FhirError, normalize_base
 from cds_service.screening import ScreenConfig, run_screen
 from cds_service.screening.auth import AuthError, SmartBackendAuth, StaticToken, discover_token_url
@@ -17,15 +18,6 @@ from cds_service.screening.fhir_source import RetryPolicy
 
 _APP_DB = "__app__"
 EXIT_STOPPED = 3  # the run stopped early (server unreachable); what was done is kept
-
-
-def _parse_date(_: Any, __: Any, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def app_database_url() -> str:
@@ -85,7 +77,7 @@ def _auth(
     help="Run the bulk screen here (DuckDB + process pool) or on Apache Spark.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
-@click.option("--as-of", callback=_parse_date, help="Screening date YYYY-MM-DD (default: today).")
+@click.option("--as-of", callback=iso_date, help="Screening date YYYY-MM-DD (default: today).")
 @click.option(
     "--params",
     "params_path",

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import click
 
+from cds_service.commands.options import iso_date
 from cds_service.synth import generate_population, shared_resources, write_bulk
-
-
-def _parse_date(_: Any, __: Any, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @click.command()
@@ -31,7 +24,7 @@ def _parse_date(_: Any, __: Any, value: str) -> date:
     "--as-of",
     default="2026-11-24",
     show_default=True,
-    callback=_parse_date,
+    callback=iso_date,
     help="The date the population's histories lead up to (screen with the same).",
 )
 @click.option(

@@ -13,18 +13,11 @@ from typing import Any
 
 import orjson
 
+from fhir_mappings.extract import SUBJECT_FIELD
 from fhir_mappings.valuesets import ICD10CM, ValueSets, default_valuesets
 
 # The resource types the engine reads, and where each keeps its patient (a FHIR Reference).
-PATIENT_REFERENCE: dict[str, str | None] = {
-    "Patient": None,  # the Patient itself: its id
-    "Observation": "subject",
-    "Condition": "subject",
-    "MedicationRequest": "subject",
-    "MedicationStatement": "subject",
-    "Procedure": "subject",
-    "ResearchSubject": "individual",
-}
+PATIENT_REFERENCE: dict[str, str | None] = {"Patient": None, **SUBJECT_FIELD}  # Patient: its id
 ENGINE_TYPES: tuple[str, ...] = tuple(PATIENT_REFERENCE)
 
 # Resources of no patient that a patient's resources point to, and the engine reads: the drug of a

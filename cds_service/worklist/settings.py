@@ -3,11 +3,10 @@ the config file, ``IGG4_CDS_<KEY>`` environment variables, or ``create_app``'s m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
+from cds_service.config import resolve_section
 
 DEFAULTS: dict[str, Any] = {
     "WORKLIST_AUTH": "local",  # "local" accounts, or "oidc" (an OpenID Connect provider)
@@ -28,15 +27,7 @@ DEFAULTS: dict[str, Any] = {
 
 def resolve(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The worklist keys: the app's config where set, else ``IGG4_CDS_<KEY>``, else the default."""
-    env = os.environ if environ is None else environ
-    out: dict[str, Any] = {}
-    for key, default in DEFAULTS.items():
-        if key in config and config[key] is not None:
-            out[key] = config[key]
-        elif env.get("IGG4_CDS_" + key, "").strip():
-            out[key] = yaml.safe_load(env["IGG4_CDS_" + key])
-        else:
-            out[key] = default
+    out = resolve_section(DEFAULTS, config, environ)
     if out["WORKLIST_AUTH"] not in ("local", "oidc"):
         raise ValueError("WORKLIST_AUTH must be 'local' or 'oidc'")
     if out["WORKLIST_AUTH"] == "oidc":

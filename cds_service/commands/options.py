@@ -1,0 +1,18 @@
+"""Option parsing shared by the commands."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import click
+
+
+def iso_date(_: Any, __: Any, value: str | None) -> date | None:
+    """A click callback: ``YYYY-MM-DD`` to a date (None stays None), or a usage error."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
