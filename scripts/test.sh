@@ -21,7 +21,7 @@ fi
 .venv/bin/ruff check --output-format concise .
 .venv/bin/ruff format --check --quiet cds_service fhir_mappings
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
 # The README's main job, end to end: fixture FHIR server + service, three hook calls checked.
 .venv/bin/igg4-cds demo --once --port 0 >/dev/null
 echo "demo check passed"
+.venv/bin/python -m pytest "$@"
