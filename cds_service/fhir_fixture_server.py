@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
+
+from cds_service.loopback import ThreadedHttpServer
 
 _PATIENT_PARAMS = ("patient", "subject", "individual", "beneficiary")
 _PATIENT_FIELDS = ("subject", "patient", "individual", "beneficiary")
@@ -180,8 +182,7 @@ class FixtureFhirServer:
         self.port = port
         self.requests_served = 0  # for tests: how often the server was asked
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedHttpServer(host, port, "fixture-fhir")
 
     @classmethod
     def from_directory(cls, path: str | Path, **kwargs: Any) -> FixtureFhirServer:
@@ -196,29 +197,14 @@ class FixtureFhirServer:
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("server not started")
-        return f"http://{self.host}:{self._httpd.server_port}{self.BASE_PATH}"
+        return f"http://{self.host}:{self._server.server_port}{self.BASE_PATH}"
 
     def start(self) -> str:
-        if self._httpd is None:
-            handler = type("Handler", (_Handler,), {"fixture": self})
-            self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="fixture-fhir", daemon=True
-            )
-            self._thread.start()
+        self._server.start(type("Handler", (_Handler,), {"fixture": self}))
         return self.base_url
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> FixtureFhirServer:
         self.start()

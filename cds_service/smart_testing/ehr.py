@@ -26,13 +26,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
 from cds_service.fhir_fixture_server import FixtureFhirServer
+from cds_service.loopback import ThreadedHttpServer
 from cds_service.smart.scopes import Grants
 from cds_service.smart_testing import pkce
 
@@ -87,40 +88,24 @@ class TestEhr:
         self.tokens: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server = ThreadedHttpServer(host, port, "test-ehr")
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("not started")
-        return f"http://{self.host}:{self._httpd.server_port}"
+        return f"http://{self.host}:{self._server.server_port}"
 
     @property
     def fhir_base(self) -> str:
         return f"{self.base_url}/fhir"
 
     def start(self) -> TestEhr:
-        if self._httpd is None:
-            handler = type("Handler", (_Handler,), {"ehr": self})
-            self._httpd = ThreadingHTTPServer((self.host, self.port), handler)
-            self._httpd.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="test-ehr", daemon=True
-            )
-            self._thread.start()
+        self._server.start(type("Handler", (_Handler,), {"ehr": self}))
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._server.stop()
 
     def __enter__(self) -> TestEhr:
         return self.start()
