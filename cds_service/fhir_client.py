@@ -30,11 +30,25 @@ FHIR_JSON = "application/fhir+json"
 class FhirError(Exception):
     """A FHIR server could not give what was asked. ``kind`` says why; no patient data inside."""
 
-    def __init__(self, kind: ErrorKind, detail: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str = "",
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         self.kind = kind
         self.detail = detail
         self.status = status
+        self.retry_after_s = retry_after_s  # a 429/503's Retry-After, in seconds, when given
         super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as delta-seconds (the HTTP-date form is not honoured: None)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +183,8 @@ class FhirClient:
             if status in (401, 403):
                 raise FhirError("unauthorized", f"HTTP {status}", status)
             if status != 200:
-                raise FhirError("http-error", f"HTTP {status}", status)
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                raise FhirError("http-error", f"HTTP {status}", status, wait)
             body = self._read_body(response, deadline)
         try:
             data = orjson.loads(body)

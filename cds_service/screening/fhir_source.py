@@ -90,7 +90,10 @@ class RetryPolicy:
                         f"({exc.kind}{f' HTTP {exc.status}' if exc.status else ''})"
                     ) from exc
                 self.retries_done += 1
-                self.sleep(self.delay(attempt))
+                wait = self.delay(attempt)
+                if exc.retry_after_s is not None:  # the server said how long: honour it (capped)
+                    wait = min(self.max_delay, max(wait, exc.retry_after_s))
+                self.sleep(wait)
         raise ServerUnreachable(f"FHIR server refused {what} after renewing the token")
 
 

@@ -46,8 +46,14 @@ class MockServer:
         self.failures: list[list[Any]] = []
         self.auth_seen: list[str | None] = []
 
-    def fail(self, when: Callable[[str], bool], status: int, times: int) -> None:
-        self.failures.append([when, status, times])
+    def fail(
+        self,
+        when: Callable[[str], bool],
+        status: int,
+        times: int,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.failures.append([when, status, times, headers or {}])
 
     def __call__(self, request: Any) -> tuple[int, dict[str, str], bytes]:
         self.auth_seen.append(request.headers.get("Authorization"))
@@ -55,7 +61,7 @@ class MockServer:
         for f in self.failures:
             if f[2] > 0 and f[0](url):
                 f[2] -= 1
-                return f[1], {}, b'{"resourceType":"OperationOutcome"}'
+                return f[1], f[3], b'{"resourceType":"OperationOutcome"}'
         parts = urlsplit(url)
         path = parts.path.removeprefix(urlsplit(BASE).path).strip("/").split("/")
         if len(path) == 2:
@@ -124,6 +130,22 @@ def test_retries_429_and_503_with_backoff(server: MockServer, tmp_path: Path) ->
         for i in range(12)
         if generate_patient(i, seed=SEED, as_of=AS_OF).profile.intended != "not-screened"
     }
+
+
+def test_retry_after_is_honoured(server: MockServer, tmp_path: Path) -> None:
+    server.fail(lambda u: "Condition?code=" in u, 429, 1, {"Retry-After": "7"})
+    slept: list[float] = []
+    outcome = run_screen(
+        ScreenConfig(
+            fhir_server=BASE,
+            as_of=AS_OF,
+            workers=1,
+            out=tmp_path / "r.ndjson",
+            retry=RetryPolicy(attempts=3, base_delay=0.5, sleep=slept.append),
+        )
+    )
+    assert outcome.error is None
+    assert slept == [7.0]  # the server's word, not the 0.25-0.5 s back-off
 
 
 def test_server_down_stops_with_message_and_keeps_work(server: MockServer, tmp_path: Path) -> None:
