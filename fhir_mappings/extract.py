@@ -211,13 +211,16 @@ def _lab(
     integer: int | None = None
     ref_high: Quantity | None = None
     spec = vs.lab_units.get(analyte)
+    has_value = False  # a value was sent (even if it cannot be used)
     vq = holder.get("valueQuantity")
     if isinstance(holder.get("valueInteger"), int) and not isinstance(
         holder.get("valueInteger"), bool
     ):
         integer = int(holder["valueInteger"])
+        has_value = True
     elif isinstance(vq, dict):
         value = to_decimal(vq.get("value"))
+        has_value = value is not None
         unit = normalise_unit(vq)
         comparator = vq.get("comparator") if isinstance(vq.get("comparator"), str) else None
         if analyte in QUALITATIVE:
@@ -249,10 +252,11 @@ def _lab(
             finding = vs.finding_of(codings_of(vcc), text_of(vcc))
         elif isinstance(vstr, str):
             finding = vs.finding_of((), vstr)
+        has_value = isinstance(vcc, dict) or isinstance(vstr, str)
         if finding is None:
             finding = _interpretation(res, holder, vs)
         if finding is None and problem is None:
-            problem = "no value"
+            problem = "coded value not recognised" if has_value else "no value"
     return LabResult(
         ref=ref,
         analyte=analyte,
@@ -267,6 +271,7 @@ def _lab(
         ref_high=ref_high,
         matched_by=matched_by,
         problem=problem,
+        has_value=has_value,
     )
 
 

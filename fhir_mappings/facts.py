@@ -106,6 +106,7 @@ class LabResult:
     ref_high: Quantity | None = None  # referenceRange.high, converted to the canonical unit
     matched_by: str = "code"  # "code" or "text" (local code matched on its name)
     problem: str | None = None
+    has_value: bool = True  # a value was sent, even one that cannot be used
 
     @property
     def usable(self) -> bool:
@@ -113,9 +114,14 @@ class LabResult:
 
     @property
     def unreadable(self) -> bool:
-        """Unusable for a reason other than its status (no date, no value, an unknown unit): a
-        result that exists but could not be read, which may hide the answer."""
-        return self.problem is not None and self.status in ("final", "amended", "corrected")
+        """A value was sent but cannot be used (an unknown unit, a censored value, no date): a
+        result that exists but could not be read, which may hide the answer. A result with no
+        value at all (dataAbsentReason) hides nothing; its status-excluded kin neither."""
+        return (
+            self.problem is not None
+            and self.has_value
+            and self.status in ("final", "amended", "corrected")
+        )
 
     @property
     def day(self) -> date:

@@ -529,3 +529,17 @@ def test_unreadable_resource_types_turn_absences_into_unknowns() -> None:
     )
     assert a.criterion("E3").status == "met" and a.status == "ineligible"
     assert a.criterion("E11").status == "unknown"
+
+
+def test_a_result_without_a_value_hides_nothing() -> None:
+    """A later Hb with a dataAbsentReason (e.g. haemolysed) is reported, and the previous Hb in the
+    window decides; a later Hb with an unconvertible unit makes E11 unknown."""
+    labs_only = [
+        r
+        for r in candidate_resources()
+        if r["resourceType"] != "Observation" or r["code"]["coding"][0]["code"] == "2469-5"
+    ]
+    absent = obs("718-7", None, None, "2026-11-10", dataAbsentReason={"text": "haemolysed"})
+    a = assess(labs_only + full_labs() + [absent])
+    assert a.criterion("E11").status == "not-met"
+    assert any("no value" in i for i in a.data_issues)
