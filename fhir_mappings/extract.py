@@ -41,11 +41,16 @@ class RecordError(ValueError):
     """The resources do not describe exactly one patient."""
 
 
+def items(value: Any) -> list[Any]:
+    """A FHIR array as a list; anything else (absent, or junk where an array belongs) as empty."""
+    return value if isinstance(value, list) else []
+
+
 def codings_of(concept: Any) -> tuple[Coding, ...]:
     if not isinstance(concept, dict):
         return ()
     out = []
-    for c in concept.get("coding") or ():
+    for c in items(concept.get("coding")):
         if isinstance(c, dict) and isinstance(c.get("code"), str):
             system = c.get("system")
             display = c.get("display")
@@ -91,10 +96,10 @@ def reference_id(ref: Any) -> str | None:
 
 def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
     black: bool | None = None
-    for ext in res.get("extension") or ():
+    for ext in items(res.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == US_CORE_RACE:
             black = False
-            for sub in ext.get("extension") or ():
+            for sub in items(ext.get("extension")):
                 if not isinstance(sub, dict) or sub.get("url") != "ombCategory":
                     continue
                 coding = sub.get("valueCoding") or {}
@@ -111,12 +116,12 @@ def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
 
 
 def _display_name(res: Mapping[str, Any]) -> str | None:
-    for name in res.get("name") or ():
+    for name in items(res.get("name")):
         if not isinstance(name, dict):
             continue
         if isinstance(name.get("text"), str):
             return str(name["text"])
-        given = " ".join(g for g in name.get("given") or () if isinstance(g, str))
+        given = " ".join(g for g in items(name.get("given")) if isinstance(g, str))
         family = name.get("family") if isinstance(name.get("family"), str) else ""
         full = f"{given} {family}".strip()
         if full:
@@ -149,7 +154,7 @@ def extract_observation(
     out: list[LabResult] = []
     if analyte is not None:
         out.append(_lab(ref, analyte, coding, matched_by, status, when, res, res, vs))
-    for comp in res.get("component") or ():
+    for comp in items(res.get("component")):
         if not isinstance(comp, dict):
             continue
         c_analyte, c_coding, c_by = _identify(comp.get("code"), vs)
@@ -276,7 +281,7 @@ def _lab(
 
 
 def _interpretation(res: Mapping[str, Any], holder: Mapping[str, Any], vs: ValueSets) -> str | None:
-    for concept in holder.get("interpretation") or res.get("interpretation") or ():
+    for concept in items(holder.get("interpretation") or res.get("interpretation")):
         for c in codings_of(concept):
             if c.system in (INTERPRETATION, "") and c.code in vs.finding_interpretations:
                 return vs.finding_interpretations[c.code]
@@ -292,7 +297,7 @@ def _reference_high(
     holder: Mapping[str, Any], unit: str, factor: Any, spec: Any
 ) -> Quantity | None:
     """referenceRange.high in the analyte's unit (a range without a unit is in the result's)."""
-    for rr in holder.get("referenceRange") or ():
+    for rr in items(holder.get("referenceRange")):
         if not isinstance(rr, dict) or not isinstance(rr.get("high"), dict):
             continue
         high = rr["high"]
@@ -323,7 +328,7 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
     )
     body_sites: list[Coding] = []
     site_texts: list[str] = []
-    for site in res.get("bodySite") or ():
+    for site in items(res.get("bodySite")):
         body_sites.extend(codings_of(site))
         if text_of(site):
             site_texts.append(str(text_of(site)))
@@ -375,7 +380,7 @@ def extract_therapy(
             med = medications.get(reference_id(mref) or "")
         if med is not None:
             concepts.append(med.get("code"))
-            for ing in med.get("ingredient") or ():
+            for ing in items(med.get("ingredient")):
                 if isinstance(ing, dict):
                     concepts.append(ing.get("itemCodeableConcept"))
         if isinstance(mref.get("display"), str):
@@ -417,7 +422,7 @@ def extract_therapy(
             starts.append(d)
     if "effectivePeriod" in res:
         period_start, period_end = period_bounds(res.get("effectivePeriod"))
-    for dosage in res.get("dosageInstruction") or res.get("dosage") or ():
+    for dosage in items(res.get("dosageInstruction") or res.get("dosage")):
         timing = (dosage or {}).get("timing") if isinstance(dosage, dict) else None
         repeat = (timing or {}).get("repeat") if isinstance(timing, dict) else None
         if isinstance(repeat, dict) and "boundsPeriod" in repeat:
@@ -441,7 +446,7 @@ def extract_therapy(
 
 
 def _contained(res: Mapping[str, Any], local_id: str) -> Mapping[str, Any] | None:
-    for c in res.get("contained") or ():
+    for c in items(res.get("contained")):
         if isinstance(c, dict) and c.get("id") == local_id:
             return c
     return None
@@ -454,7 +459,7 @@ def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
     codings = codings_of(res.get("code"))
     when = choice_date(res, "performed", prefer_end=True)
     texts = [text_of(res.get("code"))]
-    sites = " ".join(filter(None, (text_of(s) for s in res.get("bodySite") or ())))
+    sites = " ".join(filter(None, (text_of(s) for s in items(res.get("bodySite")))))
     concepts = set(vs.concepts_of(vs.procedures, codings, texts[0]))
     # radiotherapy coded generically with the prostate as bodySite (codes.md 3c)
     if sites and "prostat" in sites.lower():
@@ -483,7 +488,7 @@ def extract_enrolment(
     study = studies.get(target or "")
     label = study_ref.get("display") if isinstance(study_ref.get("display"), str) else None
     if study is not None:
-        for i in study.get("identifier") or ():
+        for i in items(study.get("identifier")):
             if isinstance(i, dict) and isinstance(i.get("value"), str):
                 identifiers.add(i["value"])
         if isinstance(study.get("title"), str):
@@ -522,6 +527,7 @@ def build_record(
     """
     by_type: dict[str, list[Mapping[str, Any]]] = {}
     seen: set[tuple[str, str]] = set()
+    unnamed: list[str] = []
     for res in resources:
         if not isinstance(res, dict):
             continue
@@ -529,11 +535,14 @@ def build_record(
         rid = res.get("id")
         if not isinstance(rtype, str):
             continue
-        if isinstance(rid, str):
+        if isinstance(rid, str) and rid:
             key = (rtype, rid)
             if key in seen:  # the same resource twice (prefetch + fetch, or duplicate entries)
                 continue
             seen.add(key)
+        elif rtype != "Patient":  # kept, and cited by its place so that evidence names it
+            res = {**res, "id": f"no-id-{len(unnamed) + 1}"}
+            unnamed.append(f"{rtype}/{res['id']}")
         by_type.setdefault(rtype, []).append(res)
     patients = by_type.get("Patient", [])
     if patient_ref is not None:
@@ -543,9 +552,14 @@ def build_record(
         raise RecordError("no Patient resource")
     if len(patients) > 1:
         raise RecordError(f"{len(patients)} Patient resources; expected one")
+    if not isinstance(patients[0].get("id"), str) or not patients[0]["id"]:
+        raise RecordError("the Patient has no id")
     patient = extract_patient(patients[0])
     record = PatientRecord(patient=patient)
     issues = record.issues
+    issues.extend(
+        Issue(ref, "resource without an id; cited by its place in the input") for ref in unnamed
+    )
     pid = patient.ref
 
     def belongs(res: Mapping[str, Any]) -> bool:

@@ -443,6 +443,8 @@ def _egfr_check(ctx: Context) -> _LabCheck | None:
             )
         elif patient.birth_date is None:
             notes.append(f"creatinine {creat.ref} present but MDRD needs age (no birthDate)")
+        elif creat.quantity.value <= 0 or age_range(patient.birth_date, creat.day)[0] <= 0:
+            notes.append(f"creatinine {creat.ref}: MDRD cannot use this value or age")
         else:
             youngest, oldest = age_range(patient.birth_date, creat.day)
             races = [patient.black] if patient.black is not None else [False, True]
