@@ -207,7 +207,3 @@ class PatientRecord:
     procedures: list[ProcedureFact] = field(default_factory=list)
     enrolments: list[Enrolment] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
-
-    def labs_of(self, *analytes: str) -> list[LabResult]:
-        wanted = set(analytes)
-        return [lab for lab in self.labs if lab.analyte in wanted]

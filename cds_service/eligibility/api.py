@@ -47,7 +47,7 @@ def assess_record(
     ``unavailable`` maps resource types that could not be read to why (e.g. ``{"Condition":
     "no read scope"}``): the criteria that rest on their absence become ``unknown``.
     """
-    ctx = Context(record=record, as_of=as_of, params=params, unused_notes=[])
+    ctx = Context(record=record, as_of=as_of, params=params)
     timeline = build_timeline(ctx.labs("igg4"), ctx.therapies, as_of, params)
     i4 = inc.major_organ_involvement(ctx)
     criteria = [

@@ -85,7 +85,6 @@ class Context:
     record: PatientRecord
     as_of: date
     params: Params
-    unused_notes: list[str]
 
     def days_before(self, days: int) -> date:
         return self.as_of - timedelta(days=days)
