@@ -103,6 +103,24 @@ class _Sinks:
         self.journal.close()
 
 
+def _write_all(
+    cfg: ScreenConfig,
+    stats: SourceStats,
+    label: str,
+    batches: Iterable[list[PatientResult]],
+    summary: Summary,
+) -> None:
+    """Every batch into the sinks, the journal, the summary and the progress bar; the sinks are
+    closed (and the bar finished) however the batches end."""
+    progress = Progress(stats.selected - stats.already_done, enabled=cfg.progress)
+    sinks = _Sinks(cfg, label)
+    try:
+        sinks.consume(batches, summary, progress)
+    finally:
+        sinks.close()
+        progress.finish()
+
+
 def _finish(
     cfg: ScreenConfig,
     summary: Summary,
@@ -158,22 +176,10 @@ def _run_bulk(cfg: ScreenConfig, selection: Selection, root: Path) -> ScreenOutc
     ) as export:
         stats = export.scan()
         summary = Summary()
-        progress = Progress(stats.selected - stats.already_done, enabled=cfg.progress)
-        sinks = _Sinks(cfg, _bulk_label(cfg, root))
-        try:
-            sinks.consume(
-                runner.run(
-                    export.groups(),
-                    workers=cfg.workers,
-                    as_of=cfg.as_of,
-                    params_path=cfg.params_path,
-                ),
-                summary,
-                progress,
-            )
-        finally:
-            sinks.close()
-            progress.finish()
+        batches = runner.run(
+            export.groups(), workers=cfg.workers, as_of=cfg.as_of, params_path=cfg.params_path
+        )
+        _write_all(cfg, stats, _bulk_label(cfg, root), batches, summary)
         return _finish(cfg, summary, stats, export.issues(), journal, None)
 
 
@@ -195,15 +201,8 @@ def _run_spark(cfg: ScreenConfig, selection: Selection, root: Path) -> ScreenOut
     try:
         stats = spark.scan()
         summary = Summary()
-        progress = Progress(stats.selected - stats.already_done, enabled=cfg.progress)
-        sinks = _Sinks(cfg, _bulk_label(cfg, root))
-        try:
-            sinks.consume(
-                spark.results(as_of=cfg.as_of, params_path=cfg.params_path), summary, progress
-            )
-        finally:
-            sinks.close()
-            progress.finish()
+        batches = spark.results(as_of=cfg.as_of, params_path=cfg.params_path)
+        _write_all(cfg, stats, _bulk_label(cfg, root), batches, summary)
         return _finish(cfg, summary, stats, spark.issues(), journal, None)
     finally:
         spark.close()
@@ -221,19 +220,11 @@ def _run_server(cfg: ScreenConfig, selection: Selection) -> ScreenOutcome:
         stats = source.discover(Journal.read(journal) if cfg.resume else None)
     except ServerUnreachable as exc:
         return _finish(cfg, summary, source.stats, source.issues, journal, str(exc))
-    progress = Progress(stats.selected - stats.already_done, enabled=cfg.progress)
-    sinks = _Sinks(cfg, source.base_url)
+    batches = runner.run(
+        source.groups(), workers=cfg.workers, as_of=cfg.as_of, params_path=cfg.params_path
+    )
     try:
-        sinks.consume(
-            runner.run(
-                source.groups(), workers=cfg.workers, as_of=cfg.as_of, params_path=cfg.params_path
-            ),
-            summary,
-            progress,
-        )
+        _write_all(cfg, stats, source.base_url, batches, summary)
     except ServerUnreachable as exc:
-        error = str(exc)
-    finally:
-        sinks.close()
-        progress.finish()
+        error = str(exc)  # what was written before it stays written
     return _finish(cfg, summary, stats, source.issues, journal, error)
