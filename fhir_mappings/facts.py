@@ -40,10 +40,6 @@ class FuzzyDate:
     text: str
 
     @property
-    def exact(self) -> bool:
-        return self.earliest == self.latest
-
-    @property
     def day(self) -> date:
         """The date used for ordering and windows: the earliest possible day."""
         return self.earliest
