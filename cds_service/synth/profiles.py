@@ -1,7 +1,7 @@
 """The population mix as data: which kinds of patients a synthetic clinic holds, and how many.
 
 Each profile names the overall status it is built to reach (``intended``) as the product reads the
-trial's criteria (shared/criteria.md); the generator shapes the data to that end. Weights are
+trial's criteria (docs/criteria.md); the generator shapes the data to that end. Weights are
 fractions of the population: most patients do not have IgG4-RD.
 """
 

@@ -1,8 +1,9 @@
 """Value sets as data: which codes (and, for local codes, which names) belong to which concept.
 
-The packaged ``valuesets.yaml`` is built from ``shared/codes.md``. A site adds its own codes by pointing
-the environment variable ``IGG4_CDS_VALUESETS`` (or ``load_valuesets(extra=...)``) at a YAML file of the
-same shape; its entries are added to the packaged ones, never replace them.
+The packaged ``valuesets.yaml`` is described, with each code's source and status, in
+``docs/codes.md``. A site adds its own codes by pointing the environment variable
+``IGG4_CDS_VALUESETS`` (or ``load_valuesets(extra=...)``) at a YAML file of the same shape; its
+entries are added to the packaged ones, never replace them.
 """
 
 from __future__ import annotations

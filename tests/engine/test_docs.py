@@ -1,0 +1,47 @@
+"""The project carries its own specification: docs/criteria.md and docs/codes.md say what ships."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from cds_service.eligibility.context import ORDER
+
+ROOT = Path(__file__).resolve().parents[2]
+CRITERIA = (ROOT / "docs" / "criteria.md").read_text(encoding="utf-8")
+CODES = (ROOT / "docs" / "codes.md").read_text(encoding="utf-8")
+
+
+def test_nothing_points_outside_the_project() -> None:
+    """A user's clone has no ../shared: nothing may send a reader there."""
+    found = subprocess.run(
+        ["git", "grep", "-n", "-I", "-e", "shared/", "--", "README.md", "docs", "fixtures",
+         "cds_service", "fhir_mappings", "tests", ":!tests/engine/test_docs.py"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert found.returncode in (0, 1), found.stderr
+    assert found.stdout == ""
+
+
+def test_every_criterion_and_parameter_is_documented() -> None:
+    for cid in ORDER:
+        assert re.search(rf"^\| {cid} \|", CRITERIA, re.M), f"{cid} has no row in docs/criteria.md"
+    params = yaml.safe_load((ROOT / "cds_service/eligibility/params.yaml").read_text())
+    for key in params:
+        assert f"`{key}`" in CRITERIA, f"parameter {key} not in docs/criteria.md"
+
+
+def test_shipped_lab_codes_and_ingredients_are_documented() -> None:
+    vs = yaml.safe_load((ROOT / "fhir_mappings/valuesets/valuesets.yaml").read_text())
+    for name, spec in vs["labs"].items():
+        for code in spec.get("loinc", []):
+            assert code in CODES, f"LOINC {code} ({name}) not in docs/codes.md"
+    for code in vs["labs_known_unused"]["loinc"]:
+        assert code in CODES, f"LOINC {code} (known unused) not in docs/codes.md"
+    for name, spec in vs["ingredients"].items():
+        assert f"| {name} |" in CODES, f"ingredient {name} not in docs/codes.md"
+        for code in spec.get("rxnorm", []):
+            assert code in CODES, f"RxNorm {code} ({name}) not in docs/codes.md"
