@@ -2,8 +2,10 @@
 
 An absence is only evidence when the data could be read: "no IgG4-RD Condition" means "none recorded"
 only if Conditions were readable. So when a resource type a criterion reads is unavailable, the
-criterion becomes ``unknown``, except for the answers that more data of that type could not overturn
-(a diagnosis found is still found; an exclusion met by a record present stays met).
+criterion becomes ``unknown`` and says that the data could not be read, even when it was already
+``unknown`` for another reason ("no IgG4 result" is not the truth when the search failed); only the
+answers that more data of that type could not overturn stand (a diagnosis found is still found; an
+exclusion met by a record present stays met). docs/criteria.md, "Data that could not be read".
 """
 
 from __future__ import annotations
@@ -55,13 +57,13 @@ STABLE: dict[str, str] = {
 def apply_unavailable(
     criteria: list[CriterionResult], unavailable: Mapping[str, str]
 ) -> list[CriterionResult]:
-    """Downgrade to ``unknown`` every answer that rests on data that could not be read."""
+    """Every answer that rests on data that could not be read becomes ``unknown`` and says so."""
     if not unavailable:
         return criteria
     out = []
     for c in criteria:
         missing = [t for t in READS[c.id] if t in unavailable]
-        if not missing or c.status == "unknown" or STABLE.get(c.id) == c.status:
+        if not missing or STABLE.get(c.id) == c.status:
             out.append(c)
             continue
         why = "; ".join(f"{t} could not be read ({unavailable[t]})" for t in missing)

@@ -543,3 +543,27 @@ def test_a_result_without_a_value_hides_nothing() -> None:
     a = assess(labs_only + full_labs() + [absent])
     assert a.criterion("E11").status == "not-met"
     assert any("no value" in i for i in a.data_issues)
+
+
+def test_unreadable_data_is_said_even_where_the_answer_was_already_unknown() -> None:
+    """issue 11: a failed Observation search is the truth for I3, I5 and E11, not "no result"."""
+    from cds_service.eligibility import assess_resources, load_params
+
+    # no IgG4 at all and no labs: I3, I5, E11 (and E1) are unknown for want of results
+    res = [r for r in candidate_resources() if r["resourceType"] != "Observation"]
+    a = assess_resources(
+        res, as_of=AS_OF, params=load_params(None), unavailable={"Observation": "timeout"}
+    )
+    for cid in ("I3", "I5", "E1", "E11"):
+        c = a.criterion(cid)
+        assert c.status == "unknown"
+        assert c.reason.startswith("Observation could not be read (timeout); from the rest:"), c
+    # E6 (always unknown) reads Conditions: it says so when they could not be read
+    a = assess_resources(
+        candidate_resources(), as_of=AS_OF, params=load_params(None),
+        unavailable={"Condition": "no read scope"},
+    )  # fmt: skip
+    assert a.criterion("E6").reason.startswith("Condition could not be read (no read scope)")
+    # what reads nothing unreadable is untouched; what more data could not overturn stands
+    assert a.criterion("I6").reason == "obtained at the screening visit"
+    assert a.criterion("I1").status == "met" and "could not be read" not in a.criterion("I1").reason
