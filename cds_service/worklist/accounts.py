@@ -15,7 +15,9 @@ from cds_service.worklist.models import ApiToken, User
 from cds_service.worklist.workflow import ROLES
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# The hash a login for an unknown user is checked against (same cost as a real one). Computed on
+# first use, not at import: importing this module (the CLI, the service) costs no Argon2 round.
+_DUMMY_HASH: str | None = None
 MIN_PASSWORD_CHARS = 10
 TOKEN_PREFIX = "igg4wl_"
 
@@ -84,12 +86,24 @@ def set_active(user: User, active: bool) -> None:
     user.session_epoch = (user.session_epoch or 0) + 1
 
 
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+    return _DUMMY_HASH
+
+
+def warm_up() -> None:
+    """Compute the dummy hash now (at start-up), so that the first login costs what later ones do."""
+    _dummy_hash()
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active local user with this password, else None. Takes the same time either way."""
     user = get_user(session, username.strip())
     stored = user.password_hash if user is not None and user.active else None
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if user is None or stored is None:
