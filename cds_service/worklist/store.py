@@ -480,6 +480,11 @@ def _patients(f: ListFilters, me: User | None) -> Select[Any]:
     return _ordered(_filtered(stmt, f, me), f)
 
 
+def matching(stmt: Select[Any], f: ListFilters, me: User | None = None) -> Select[Any]:
+    """``stmt`` (a select over the patients' table) narrowed by the filters, in the list's order."""
+    return _ordered(_filtered(stmt, f, me), f)
+
+
 def list_patients(session: Session, f: ListFilters, me: User | None = None) -> Page:
     per_page = min(max(f.per_page, 1), MAX_PER_PAGE)
     page = max(f.page, 1)
