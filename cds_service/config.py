@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "SMART_LAUNCH_URL": None,  # adds a "smart" link to the card when set
     "STUDY_TEAM_REFERENCE": None,  # e.g. "Organization/igg4rd-study-team": the referral's performer
     "TRIAL_URL": "https://clinicaltrials.gov/study/NCT05974683",
+    # Worklist hand-off: which Patient.identifier is the medical record number ("type": a
+    # "system|code" of identifier.type, and/or "system": the identifier's namespace).
+    "MRN_IDENTIFIER": {"type": "http://terminology.hl7.org/CodeSystem/v2-0203|MR"},
     # Security: CDS client JWTs (CDS Hooks 2.0 "Trusting CDS Clients")
     "JWT_VERIFY": True,  # False only for local development: logged loudly at start-up
     # {iss: {"jwks_url": "https://ehr.example.org/.well-known/jwks.json", "jwks": {...keys...},
@@ -144,6 +147,9 @@ def validate(config: dict[str, Any]) -> None:
     for key in positive:
         if not isinstance(config[key], int | float) or config[key] <= 0:
             raise ValueError(f"{key} must be a positive number")
+    from fhir_mappings.summary import MrnRule
+
+    MrnRule.from_config(config["MRN_IDENTIFIER"])  # raises ValueError with the reason
     if not isinstance(config["JWT_ISSUERS"], dict):
         raise ValueError("JWT_ISSUERS must be a mapping of issuer to its keys")
     bad = {a for a in config["JWT_ALGORITHMS"] if a == "none" or a.startswith("HS")}

@@ -21,7 +21,8 @@ from cds_service.hooks.cards import (
     screening_card,
 )
 from cds_service.hooks.gather import gather
-from cds_service.hooks.state import HookState, get_state, notify_listeners
+from cds_service.hooks.referral import accepted_referrals
+from cds_service.hooks.state import HookState, get_state, notify_listeners, notify_referral
 from cds_service.hooks.suppression import (
     FeedbackError,
     is_suppressed,
@@ -31,6 +32,7 @@ from cds_service.hooks.suppression import (
 )
 from cds_service.hooks.templates import FHIR_ID
 from cds_service.security import JwtError
+from fhir_mappings.summary import handoff
 
 log = logging.getLogger("igg4_cds.hooks")
 
@@ -229,7 +231,8 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         note += f" engine-error={type(exc).__name__}"
         card = incomplete_card(str(uuid.uuid4()), "engine", config["TRIAL_URL"])
         return json_response({"cards": [card]}), note
-    notify_listeners(current_app._get_current_object(), server or "", assessment, "hook")  # type: ignore[attr-defined]
+    extra = handoff(got.resources, assessment, state.mrn_rule)  # for the worklist's rows
+    notify_listeners(current_app._get_current_object(), server or "", assessment, "hook", extra)  # type: ignore[attr-defined]
     return json_response({"cards": _cards(state, assessment, patient_id, user_id, server)}), note
 
 
@@ -292,8 +295,12 @@ def feedback(service_id: str) -> Response:
         items = parse_feedback(_body())
     except FeedbackError as exc:
         raise RequestProblem(400, "bad-request", str(exc)) from exc
+    received = datetime.now(UTC)
     with state.sessions() as session, session.begin():
-        stored = store_feedback(session, items, SERVICE_ID, datetime.now(UTC))
+        stored = store_feedback(session, items, SERVICE_ID, received)
+        referred = accepted_referrals(session, items)
+    for server, patient_id, user_id in referred:  # the clinician's referral reaches the worklist
+        notify_referral(current_app._get_current_object(), server, patient_id, user_id, received)  # type: ignore[attr-defined]
     log.info("feedback items=%d", stored)
     return json_response({})
 

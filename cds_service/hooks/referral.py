@@ -6,10 +6,18 @@ in R4 for every element used here) so that an EHR never receives an invalid reso
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.db.feedback import IssuedCard
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cds_service.hooks.suppression import FeedbackItem
 
 TRIAL_ID = "NCT05974683"
 # FHIR ServiceRequest.category example value set: SNOMED CT 3457005 "Patient referral".
@@ -52,3 +60,21 @@ def referral_request(
         resource["performer"] = [{"display": f"Study team of {TRIAL_ID}"}]
     ServiceRequest.model_validate(resource)  # raises on an invalid resource: a bug, caught by tests
     return resource
+
+
+def accepted_referrals(
+    session: Session, items: Iterable[FeedbackItem]
+) -> list[tuple[str, str, str | None]]:
+    """(fhir_server, patient_id, userId) of each card this service issued whose referral
+    suggestion (the screening card's only suggestion) the clinician accepted."""
+    out: list[tuple[str, str, str | None]] = []
+    for item in items:
+        if item.outcome != "accepted" or not item.accepted_suggestions:
+            continue
+        issued = session.get(IssuedCard, item.card)
+        if issued is not None:
+            user = getattr(issued, "user_id", None)  # the hook's context.userId, when kept
+            out.append(
+                (issued.fhir_server, issued.patient_id, user if isinstance(user, str) else None)
+            )
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import requests
@@ -16,11 +16,19 @@ from cds_service.eligibility import Params, assess_resources, load_params
 from cds_service.fhir_client import Allowlist, FhirLimits, new_session
 from cds_service.hooks.templates import prefetch_templates
 from cds_service.security import DbReplayStore, JwksFetcher, JwtVerifier
+from fhir_mappings.summary import MrnRule
 
 log = logging.getLogger("igg4_cds.hooks")
 
-Listener = Callable[[str, dict[str, Any], str], None]
+# listener(fhir_server, assessment, source, handoff): ``handoff`` is plain JSON-able data that
+# travels with the assessment (fhir_mappings.summary.handoff: the patient's contact summary and
+# what each cited resource says), or None.
+Listener = Callable[[str, dict[str, Any], str, dict[str, Any] | None], None]
 LISTENERS_KEY = "igg4_assessment_listeners"
+# referral_listener(fhir_server, patient_id, user_id, at): a clinician accepted the card's
+# referral suggestion (user_id: the hook's context.userId when known).
+REFERRAL_LISTENERS_KEY = "igg4_referral_listeners"
+ReferralListener = Callable[[str, str, str | None, datetime], None]
 
 
 @dataclass(slots=True)
@@ -33,6 +41,7 @@ class HookState:
     sessions: sessionmaker[Session]
     verifier: JwtVerifier | None  # None: JWT verification off (development only)
     http: requests.Session  # shared connection pool to FHIR servers; cookies refused
+    mrn_rule: MrnRule  # which identifier the worklist hand-off names as the MRN
 
 
 def build_state(config: Mapping[str, Any], sessions: sessionmaker[Session]) -> HookState:
@@ -59,6 +68,7 @@ def build_state(config: Mapping[str, Any], sessions: sessionmaker[Session]) -> H
         sessions=sessions,
         verifier=verifier,
         http=http,
+        mrn_rule=MrnRule.from_config(config["MRN_IDENTIFIER"]),
     )
 
 
@@ -86,14 +96,32 @@ def get_state(app: Flask) -> HookState:
     return state
 
 
-def notify_listeners(app: Flask, fhir_server: str, assessment: dict[str, Any], source: str) -> None:
+def notify_listeners(
+    app: Flask,
+    fhir_server: str,
+    assessment: dict[str, Any],
+    source: str,
+    handoff: dict[str, Any] | None = None,
+) -> None:
     """Call every registered listener; a failing listener is logged (type only) and never raised."""
     for listener in list(app.extensions.setdefault(LISTENERS_KEY, [])):
         try:
-            listener(fhir_server, assessment, source)
+            listener(fhir_server, assessment, source, handoff)
         except Exception as exc:  # a listener must never break the hook
             log.error(
                 "assessment listener %s failed: %s",
                 getattr(listener, "__qualname__", type(listener).__name__),
                 type(exc).__name__,
             )
+
+
+def notify_referral(
+    app: Flask, fhir_server: str, patient_id: str, user_id: str | None, at: datetime
+) -> None:
+    """Tell every referral listener (the worklist) that a clinician referred the patient; a
+    failing listener is logged (type only) and never raised: the feedback is stored already."""
+    for listener in list(app.extensions.setdefault(REFERRAL_LISTENERS_KEY, [])):
+        try:
+            listener(fhir_server, patient_id, user_id, at)
+        except Exception as exc:
+            log.error("referral listener failed: %s", type(exc).__name__)

@@ -23,6 +23,7 @@ class PatientResult:
     error: str | None = None  # a short reason without patient data, e.g. "no Patient resource"
     resources: int = 0
     display_name: str | None = None  # for the worklist's rows only; never printed or logged
+    handoff: dict[str, Any] | None = None  # fhir_mappings.summary.handoff, for the worklist only
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,7 @@ class WorklistSink:
                         assessment=r.assessment,
                         source="screen",
                         display_name=r.display_name,
+                        handoff=r.handoff,
                         commit=False,
                     )
             session.commit()

@@ -21,12 +21,24 @@ from cds_service.eligibility import BundleError, Params, assess_resources, load_
 from cds_service.screening.model import PatientGroup, PatientResult
 from cds_service.screening.records import resource_order
 from cds_service.worklist.manual import display_name
+from fhir_mappings.summary import MrnRule, handoff, patient_summary
 
 BATCH_RESOURCES = 4000
 BATCH_PATIENTS = 200
 
 _worker_params: Params | None = None
 _worker_as_of: date | None = None
+_mrn_rule: MrnRule | None = None
+
+
+def mrn_rule() -> MrnRule:
+    """The site's MRN identifier (``MRN_IDENTIFIER`` of the configuration), read once."""
+    global _mrn_rule
+    if _mrn_rule is None:
+        from cds_service.config import build_config
+
+        _mrn_rule = MrnRule.from_config(build_config()["MRN_IDENTIFIER"])
+    return _mrn_rule
 
 
 def _init_worker(params_path: str | None, as_of: date | None) -> None:
@@ -70,7 +82,13 @@ def assess_group(group: PatientGroup, params: Params, as_of: date | None) -> Pat
             f"{unreadable} resource line(s) of this patient could not be parsed",
         ]
     name = display_name({"entry": [{"resource": patient}]})
-    return PatientResult(group.ref, assessment, None, len(resources), name)
+    # What the worklist shows beside the assessment: for the patients it lists, the contact
+    # summary and the cited evidence; for the others (listed only if already on it) the summary.
+    if assessment.get("status") in ("candidate", "needs-review"):
+        extra = handoff(resources, assessment, mrn_rule())
+    else:
+        extra = {"patient": patient_summary(patient, mrn_rule()).to_dict()}
+    return PatientResult(group.ref, assessment, None, len(resources), name, extra)
 
 
 def assess_batch(batch: list[PatientGroup]) -> list[PatientResult]:

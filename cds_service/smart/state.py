@@ -57,9 +57,12 @@ class SmartState:
         assessment: dict[str, Any],
         name: str | None,
         task: TaskOutcome,
+        handoff: dict[str, Any] | None = None,
+        by: str | None = None,
     ) -> int | None:
-        """Add or update the patient's worklist entry and note the referral in its audit trail.
-        None when this deployment has no worklist."""
+        """Add or update the patient's worklist entry and mark it referred by the clinician (who,
+        when, via the SMART app; in its audit trail too). None when this deployment has no
+        worklist."""
         if "worklist" not in app.blueprints:
             return None
         from cds_service.worklist import store
@@ -72,14 +75,15 @@ class SmartState:
                 assessment=assessment,
                 source="manual",
                 display_name=name,
+                handoff=handoff,
             )
-            store.audit(
+            store.record_referral(
                 db,
-                None,
-                "referred",
-                row,
-                {"via": "smart-app", "task": task.reference, "taskWritten": task.written},
-                actor="clinician (SMART app)",
+                fhir_server=fhir_server,
+                patient_id=store.patient_id_of(assessment),
+                by=by or "a clinician (SMART app)",
+                via="smart-app",
+                detail={"task": task.reference, "taskWritten": task.written},
             )
         return row
 

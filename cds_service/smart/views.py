@@ -47,6 +47,7 @@ from cds_service.smart.sessions import COOKIE_NAME, Session
 from cds_service.smart.state import SmartState, smart_state
 from cds_service.worklist.chart import igg4_chart
 from cds_service.worklist.manual import display_name
+from fhir_mappings.summary import MrnRule, handoff
 
 log = logging.getLogger(__name__)
 bp = Blueprint(
@@ -295,6 +296,8 @@ def page(app_id: str) -> BaseResponse:
     name = display_name({"entry": [{"resource": record.patient}]})
     ctx["assessment"] = assessment
     ctx["name"] = name
+    rule = MrnRule.from_config(current_app.config.get("MRN_IDENTIFIER"))
+    ctx["handoff"] = handoff(record.resources, assessment, rule)  # for the worklist, on Refer
     referral = ctx.get("referral")
     html = render_template(
         "smart/page.html",
@@ -339,7 +342,9 @@ def refer(app_id: str) -> BaseResponse:
         http = state.http()
         with http:
             outcome = write_task(ctx["iss"], ctx["token"], task, http)
-    row = state.record_referral(current_app, ctx["iss"], assessment, ctx.get("name"), outcome)
+    row = state.record_referral(
+        current_app, ctx["iss"], assessment, ctx.get("name"), outcome, ctx.get("handoff")
+    )
     ctx["referral"] = {
         "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "worklist_row": row,

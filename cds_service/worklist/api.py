@@ -178,9 +178,12 @@ def change_state(row_id: int) -> Response:
     target = data.get("state")
     if not isinstance(target, str):
         raise ApiError(400, "bad-request", "state must be a string")
+    decision = {k: data.get(k) for k in ("reason", "criterion", "note")}
+    if any(v is not None and not isinstance(v, str) for v in decision.values()):
+        raise ApiError(400, "bad-request", "reason, criterion and note must be strings")
     _patient_or_404(row_id)
     try:
-        p = store.change_state(db(), row_id, target, user(), _version(data))
+        p = store.change_state(db(), row_id, target, user(), _version(data), **decision)
     except ForbiddenTransition as exc:
         raise ApiError(403, "forbidden", str(exc)) from None
     except TransitionError as exc:
@@ -262,6 +265,7 @@ def assess() -> Response:
             assessment=result,
             source="manual",
             display_name=manual.display_name(bundle),
+            handoff=manual.bundle_handoff(current_app, bundle, result),
         )
         store.audit(db(), user(), "manual-add", row_id, {"api": True})
         added = patient_summary(store.get_patient(db(), row_id))

@@ -39,6 +39,7 @@ def seed_demo(app: Flask, fixtures_dir: Path, *, fhir_server: str = DEMO_SERVER)
                 assessment=assessment,
                 source="demo",
                 display_name=manual.display_name(bundle),
+                handoff=manual.bundle_handoff(app, bundle, assessment),
             )
         password = secrets.token_urlsafe(12)
         demo = accounts.get_user(session, DEMO_USER)

@@ -13,7 +13,7 @@ from flask import Flask
 from cds_service.worklist import api, settings, views
 from cds_service.worklist.auth import csrf_token, current_user
 from cds_service.worklist.db import close_session, session_factory
-from cds_service.worklist.listener import make_listener
+from cds_service.worklist.listener import make_listener, make_referral_listener
 
 
 def register(app: Flask) -> None:
@@ -37,6 +37,9 @@ def register(app: Flask) -> None:
     app.add_template_global(csrf_token, "csrf_token")
     app.extensions.setdefault("igg4_assessment_listeners", []).append(
         make_listener(session_factory(app))
+    )
+    app.extensions.setdefault("igg4_referral_listeners", []).append(
+        make_referral_listener(session_factory(app))
     )
 
 

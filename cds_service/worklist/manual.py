@@ -9,6 +9,7 @@ import orjson
 from flask import Flask
 
 from cds_service.eligibility import BundleError, assess_bundle, load_params
+from fhir_mappings.summary import MrnRule, handoff, patient_name
 
 MANUAL_SERVER = "urn:igg4-cds:manual-upload"  # the "server" of patients uploaded without one
 
@@ -40,19 +41,23 @@ def assess_upload(app: Flask, bundle: dict[str, Any], as_of: date | None) -> dic
 
 def display_name(bundle: dict[str, Any]) -> str | None:
     """ "Given Family" of the Bundle's Patient (official name first), or None."""
-    for entry in bundle.get("entry") or []:
-        resource = (entry or {}).get("resource") or {}
-        if resource.get("resourceType") != "Patient":
-            continue
-        names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
-        names.sort(key=lambda n: n.get("use") != "official")
-        for name in names:
-            text = (
-                name.get("text")
-                or " ".join(
-                    [*(str(g) for g in name.get("given") or []), str(name.get("family") or "")]
-                ).strip()
-            )
-            if text:
-                return str(text)[:200]
-    return None
+    patient = next(
+        (r for r in bundle_resources(bundle) if r.get("resourceType") == "Patient"), None
+    )
+    return patient_name(patient) if patient is not None else None
+
+
+def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        entry["resource"]
+        for entry in bundle.get("entry") or []
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+    ]
+
+
+def bundle_handoff(
+    app: Flask, bundle: dict[str, Any], assessment: dict[str, Any]
+) -> dict[str, Any]:
+    """What travels to the worklist with an uploaded Bundle's assessment (contact, evidence)."""
+    rule = MrnRule.from_config(app.config.get("MRN_IDENTIFIER"))
+    return handoff(bundle_resources(bundle), assessment, rule)

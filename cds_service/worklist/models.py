@@ -63,6 +63,9 @@ class User(Base):
     # Bumped on password change / deactivation: invalidates every open session of the user.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The daily digest (optional): sent to this address; patients since the last one.
+    email: Mapped[str | None] = mapped_column(String(254))
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -104,6 +107,23 @@ class FlaggedPatient(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Who to call (fhir_mappings.summary.PatientSummary of the latest hand-off that had one).
+    birth_date: Mapped[str | None] = mapped_column(String(10))  # as recorded, maybe partial
+    gender: Mapped[str | None] = mapped_column(String(10))
+    mrn: Mapped[str | None] = mapped_column(String(64), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    general_practitioner: Mapped[str | None] = mapped_column(String(200))
+    # The latest assessment at a glance (rowfacts.row_facts) and the list's sort key.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    reelevated_on: Mapped[date | None] = mapped_column(Date)
+    # A clinician's referral (CDS card suggestion accepted, or the SMART app's Refer): the latest.
+    referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    referred_by: Mapped[str | None] = mapped_column(String(200))
+    referred_via: Mapped[str | None] = mapped_column(String(20))  # cds-card | smart-app
+    # The reason of a closing decision (declined / not-eligible); cleared when reopened.
+    decision_reason: Mapped[str | None] = mapped_column(String(40))
+    decision_criterion: Mapped[str | None] = mapped_column(String(8))
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
     assignee: Mapped[User | None] = relationship()
 
@@ -128,6 +148,8 @@ class AssessmentRecord(Base):
     data_issues: Mapped[list[str]] = mapped_column(JSONType)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSONType)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What each cited resource says ({"Observation/x": EvidenceItem.to_dict()}), when handed over.
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
 
 class Note(Base):
@@ -162,6 +184,25 @@ class AuditEvent(Base):
         ForeignKey("worklist_patients.id", ondelete="CASCADE"), index=True
     )
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Referral(Base):
+    """A clinician's referral to the study team, kept even when it arrives before the patient is
+    listed (then applied to the row when it is created)."""
+
+    __tablename__ = "worklist_referrals"
+    __table_args__ = (Index("ix_worklist_referrals_patient", "fhir_server", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fhir_server: Mapped[str] = mapped_column(String(500))
+    patient_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    by: Mapped[str] = mapped_column(String(200))
+    via: Mapped[str] = mapped_column(String(20))  # cds-card | smart-app
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    patient_row_id: Mapped[int | None] = mapped_column(
+        ForeignKey("worklist_patients.id", ondelete="CASCADE"), index=True
+    )
 
 
 class LoginAttempt(Base):

@@ -13,20 +13,24 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
+from cds_service.db import utc
 from cds_service.worklist.models import (
     AssessmentRecord,
     AuditEvent,
     FlaggedPatient,
     Note,
+    Referral,
     User,
     utcnow,
 )
-from cds_service.worklist.workflow import check_transition, eligibility_change
+from cds_service.worklist.rowfacts import reelevated_on, row_facts
+from cds_service.worklist.workflow import check_decision, check_transition, eligibility_change
+from fhir_mappings.summary import EvidenceItem, PatientSummary
 
 ELIGIBILITY = ("candidate", "needs-review", "ineligible")
 SOURCES = ("hook", "screen", "manual", "demo")
@@ -69,8 +73,36 @@ def _validate(assessment: dict[str, Any], source: str) -> tuple[str, date]:
     return str(status), date.fromisoformat(str(assessment.get("asOf")))
 
 
+def _contact_values(summary: PatientSummary) -> dict[str, Any]:
+    return {
+        "birth_date": summary.birth_date,
+        "gender": summary.gender,
+        "mrn": summary.mrn,
+        "phone": summary.phone,
+        "general_practitioner": summary.general_practitioner,
+    }
+
+
+def _evidence(handoff: dict[str, Any] | None) -> dict[str, Any] | None:
+    raw = (handoff or {}).get("evidence")
+    if not isinstance(raw, dict):
+        return None
+    out: dict[str, Any] = {}
+    for ref, item in raw.items():
+        parsed = EvidenceItem.from_dict(item)
+        if isinstance(ref, str) and len(ref) <= 200 and parsed is not None:
+            out[ref] = parsed.to_dict()
+    return out
+
+
 def _insert_patient_row(
-    session: Session, fhir_server: str, pid: str, status: str, as_of: date, name: str | None
+    session: Session,
+    fhir_server: str,
+    pid: str,
+    status: str,
+    as_of: date,
+    name: str | None,
+    extra: dict[str, Any],
 ) -> int | None:
     """Insert the patient's row unless it exists; return the new id, or None if it existed."""
     now = utcnow()
@@ -86,6 +118,7 @@ def _insert_patient_row(
         "change_acknowledged": True,
         "created_at": now,
         "updated_at": now,
+        **extra,
     }
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
@@ -113,9 +146,14 @@ def record_assessment(
     assessment: dict[str, Any],
     source: str,
     display_name: str | None = None,
+    handoff: dict[str, Any] | None = None,
     commit: bool = True,
 ) -> int:
     """Record an assessment (``Assessment.to_dict()``) of one patient; return the patient's row id.
+
+    ``handoff`` is what travels with the assessment (``fhir_mappings.summary.handoff``): the
+    patient's contact summary, which replaces the row's when present, and the description of
+    each cited resource, kept with the assessment.
 
     Idempotent: the same content again adds nothing (a later as-of date only extends the last
     record's ``last_as_of``). Never touches the recruiter's state, assignee or notes. A change of
@@ -126,7 +164,17 @@ def record_assessment(
     status, as_of = _validate(assessment, source)
     pid = patient_id_of(assessment)
     server = fhir_server.rstrip("/")
-    new_id = _insert_patient_row(session, server, pid, status, as_of, display_name)
+    summary = None
+    if isinstance((handoff or {}).get("patient"), dict):
+        summary = PatientSummary.from_dict((handoff or {})["patient"])
+        display_name = summary.name or display_name
+    evidence = _evidence(handoff)
+    facts = row_facts(assessment)
+    since = reelevated_on(assessment.get("igg4"))
+    first: dict[str, Any] = {"facts": facts, "reelevated_on": since}
+    if summary is not None:
+        first.update(_contact_values(summary))
+    new_id = _insert_patient_row(session, server, pid, status, as_of, display_name, first)
     patient = session.execute(
         select(FlaggedPatient)
         .where(FlaggedPatient.fhir_server == server, FlaggedPatient.patient_id == pid)
@@ -143,12 +191,20 @@ def record_assessment(
     now = utcnow()
     if display_name and display_name != patient.display_name:
         patient.display_name = display_name
+    if summary is not None:
+        for key, value in _contact_values(summary).items():
+            if getattr(patient, key) != value:
+                setattr(patient, key, value)
     if latest is not None and latest.content_hash == digest:
         if as_of > latest.last_as_of:
             latest.last_as_of = as_of
         if as_of > patient.as_of:
             patient.as_of = as_of
             patient.last_assessed_at = now
+        if evidence and not latest.evidence:
+            latest.evidence = evidence
+        if patient.facts is None:
+            patient.facts, patient.reelevated_on = facts, since
     else:
         session.add(
             AssessmentRecord(
@@ -163,6 +219,7 @@ def record_assessment(
                 data_issues=[str(i) for i in assessment.get("dataIssues") or []],
                 parameters=dict(assessment.get("parameters") or {}),
                 recorded_at=now,
+                evidence=evidence,
             )
         )
         change = None
@@ -176,6 +233,7 @@ def record_assessment(
             patient.eligibility = status
             patient.as_of = as_of
             patient.last_assessed_at = now
+            patient.facts, patient.reelevated_on = facts, since
         patient.updated_at = now
         _audit(
             session,
@@ -185,6 +243,8 @@ def record_assessment(
             {"status": status, "asOf": as_of.isoformat(), "source": source, "change": change},
             actor=f"system:{source}",
         )
+    if new_id is not None:
+        _apply_pending_referrals(session, patient)
     session.flush()
     row_id = patient.id
     if commit:
@@ -202,6 +262,7 @@ def record_if_relevant(
     assessment: dict[str, Any],
     source: str,
     display_name: str | None = None,
+    handoff: dict[str, Any] | None = None,
     commit: bool = True,
 ) -> int | None:
     """Record candidates and needs-review patients, and any new assessment of a patient already
@@ -217,6 +278,7 @@ def record_if_relevant(
         assessment=assessment,
         source=source,
         display_name=display_name,
+        handoff=handoff,
         commit=commit,
     )
 
@@ -244,6 +306,88 @@ def assessments_of(session: Session, row_id: int) -> list[AssessmentRecord]:
 def current_assessment(session: Session, row_id: int) -> AssessmentRecord | None:
     history = assessments_of(session, row_id)
     return history[0] if history else None
+
+
+# --- clinicians' referrals --------------------------------------------------------------------
+
+REFERRAL_VIAS = ("cds-card", "smart-app")
+# While the recruiter has not yet contacted the patient, a clinician's referral puts the row near
+# the top of the list (after the newly candidate ones).
+REFERRAL_OPEN_STATES = ("new", "in-review")
+
+
+def record_referral(
+    session: Session,
+    *,
+    fhir_server: str,
+    patient_id: str,
+    by: str,
+    via: str,
+    at: datetime | None = None,
+    detail: dict[str, Any] | None = None,
+    commit: bool = True,
+) -> int | None:
+    """A clinician referred the patient to the study team: mark the worklist row (who, when, how)
+    and audit it. Kept even when the patient is not listed yet, and applied when the row is
+    created. The row id, or None when the patient is not (yet) listed. Never touches the
+    recruiter's workflow state."""
+    if via not in REFERRAL_VIAS:
+        raise ValueError(f"via must be one of {REFERRAL_VIAS}")
+    server = fhir_server.rstrip("/")
+    referral = Referral(
+        fhir_server=server,
+        patient_id=patient_id[:64],
+        at=at or utcnow(),
+        by=(by.strip() or "a clinician")[:200],
+        via=via,
+        detail=detail or {},
+    )
+    session.add(referral)
+    patient = session.execute(
+        select(FlaggedPatient)
+        .where(FlaggedPatient.fhir_server == server, FlaggedPatient.patient_id == patient_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    row_id = None
+    if patient is not None:
+        _apply_referral(session, patient, referral)
+        row_id = patient.id
+    session.flush()
+    if commit:
+        session.commit()
+    return row_id
+
+
+def _apply_referral(session: Session, patient: FlaggedPatient, referral: Referral) -> None:
+    referral.patient_row_id = patient.id
+    if patient.referred_at is None or utc(referral.at) >= utc(patient.referred_at):
+        patient.referred_at = referral.at
+        patient.referred_by = referral.by
+        patient.referred_via = referral.via
+    patient.updated_at = utcnow()
+    _audit(
+        session,
+        None,
+        "referred",
+        patient.id,
+        {"by": referral.by, "via": referral.via, **referral.detail},
+        actor=f"clinician:{referral.via}",
+        at=referral.at,
+    )
+
+
+def _apply_pending_referrals(session: Session, patient: FlaggedPatient) -> None:
+    pending = session.execute(
+        select(Referral)
+        .where(
+            Referral.fhir_server == patient.fhir_server,
+            Referral.patient_id == patient.patient_id,
+            Referral.patient_row_id.is_(None),
+        )
+        .order_by(Referral.at, Referral.id)
+    ).scalars()
+    for referral in pending:
+        _apply_referral(session, patient, referral)
 
 
 # --- recruiter actions ------------------------------------------------------------------------
@@ -275,14 +419,37 @@ def _conditional_update(
 
 
 def change_state(
-    session: Session, row_id: int, target: str, user: User, expected_version: int | None = None
+    session: Session,
+    row_id: int,
+    target: str,
+    user: User,
+    expected_version: int | None = None,
+    *,
+    reason: str | None = None,
+    criterion: str | None = None,
+    note: str | None = None,
 ) -> FlaggedPatient:
-    """Move the patient to ``target`` if the workflow and the user's role allow it; commits."""
+    """Move the patient to ``target`` if the workflow and the user's role allow it; commits.
+
+    A decision carries its reason: ``declined`` a ``reason`` (``workflow.DECLINE_REASONS``, with
+    a ``note`` when it is "other"), ``not-eligible`` the ``criterion`` that rules the patient out;
+    both kept on the row (for exports) and in the audit trail. Reopening clears them."""
     patient = get_patient(session, row_id)
     source = patient.workflow_state
     check_transition(source, target, user.role)
-    _conditional_update(session, patient, expected_version, workflow_state=target)
-    _audit(session, user, "state", row_id, {"from": source, "to": target})
+    decision = check_decision(target, reason, criterion, note)
+    _conditional_update(
+        session,
+        patient,
+        expected_version,
+        workflow_state=target,
+        decision_reason=decision.reason,
+        decision_criterion=decision.criterion,
+        decision_note=decision.note,
+    )
+    detail: dict[str, Any] = {"from": source, "to": target}
+    detail.update(decision.to_dict())
+    _audit(session, user, "state", row_id, detail)
     session.commit()
     return get_patient(session, row_id)
 
@@ -364,10 +531,11 @@ def _audit(
     detail: dict[str, Any] | None = None,
     *,
     actor: str | None = None,
+    at: datetime | None = None,
 ) -> None:
     session.add(
         AuditEvent(
-            at=utcnow(),
+            at=at or utcnow(),
             user_id=user.id if user else None,
             actor=actor or (user.username if user else "system"),
             action=action,
@@ -391,28 +559,68 @@ def audit(
     session.commit()
 
 
-def audit_of(session: Session, row_id: int, limit: int = 200) -> list[AuditEvent]:
+# Reading a patient is recorded like any change, but a reviewer reads the changes first.
+VIEW_ACTIONS = ("view", "view-history")
+
+
+def audit_of(
+    session: Session, row_id: int, limit: int = 200, *, views: bool | None = None
+) -> list[AuditEvent]:
+    """The patient's audit trail, newest first: everything (``views=None``), only the changes
+    and notes (``False``), or only the page views (``True``)."""
+    stmt = select(AuditEvent).where(AuditEvent.patient_row_id == row_id)
+    if views is True:
+        stmt = stmt.where(AuditEvent.action.in_(VIEW_ACTIONS))
+    elif views is False:
+        stmt = stmt.where(AuditEvent.action.not_in(VIEW_ACTIONS))
     return list(
         session.execute(
-            select(AuditEvent)
-            .where(AuditEvent.patient_row_id == row_id)
-            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .limit(limit)
+            stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
         ).scalars()
     )
 
 
 # --- the list ---------------------------------------------------------------------------------
 
-SORTS = {
+
+def priority() -> ColumnElement[int]:
+    """What to do first: 0 newly candidate (not yet seen), 1 referred by a clinician (not yet
+    contacted), 2 candidate, 3 needs-review, 4 ineligible."""
+    return case(
+        (
+            and_(
+                FlaggedPatient.eligibility == "candidate",
+                FlaggedPatient.eligibility_change == "newly-candidate",
+                FlaggedPatient.change_acknowledged.is_(False),
+            ),
+            0,
+        ),
+        (
+            and_(
+                FlaggedPatient.referred_at.is_not(None),
+                FlaggedPatient.workflow_state.in_(REFERRAL_OPEN_STATES),
+            ),
+            1,
+        ),
+        (FlaggedPatient.eligibility == "candidate", 2),
+        (FlaggedPatient.eligibility == "needs-review", 3),
+        else_=4,
+    )
+
+
+SORTS: dict[str, Any] = {
+    "eligibility": priority(),  # what to do first, then the most recent re-elevation
     "updated": FlaggedPatient.updated_at,
     "name": FlaggedPatient.display_name,
     "patient": FlaggedPatient.patient_id,
-    "eligibility": FlaggedPatient.eligibility,
     "state": FlaggedPatient.workflow_state,
     "asof": FlaggedPatient.as_of,
     "changed": FlaggedPatient.eligibility_changed_at,
+    "reelevated": FlaggedPatient.reelevated_on,
 }
+# The direction of a first click on a column: names A to Z, what to do first, newest dates first.
+ASCENDING_FIRST = frozenset({"eligibility", "name", "patient", "state"})
+DEFAULT_SORT = "eligibility"
 MAX_PER_PAGE = 200
 
 
@@ -423,8 +631,8 @@ class ListFilters:
     assignee: str | None = None  # a username, "me" or "none"
     changed_since: date | None = None
     q: str | None = None
-    sort: str = "updated"
-    desc: bool = True
+    sort: str = DEFAULT_SORT
+    desc: bool = False
     page: int = 1
     per_page: int = 25
 
@@ -463,13 +671,24 @@ def _filtered(stmt: Select[Any], f: ListFilters, me: User | None) -> Select[Any]
             or_(
                 func.lower(FlaggedPatient.display_name).contains(q, autoescape=True),
                 func.lower(FlaggedPatient.patient_id).contains(q, autoescape=True),
+                func.lower(FlaggedPatient.mrn).contains(q, autoescape=True),
             )
         )
     return stmt
 
 
 def _ordered(stmt: Select[Any], f: ListFilters) -> Select[Any]:
-    column = SORTS.get(f.sort, FlaggedPatient.updated_at)
+    column = SORTS.get(f.sort, SORTS[DEFAULT_SORT])
+    if f.sort == "eligibility":  # within each group, the most recent re-elevation first
+        if f.desc:
+            return stmt.order_by(
+                column.desc(),
+                FlaggedPatient.reelevated_on.asc().nulls_first(),
+                FlaggedPatient.id.asc(),
+            )
+        return stmt.order_by(
+            column.asc(), FlaggedPatient.reelevated_on.desc().nulls_last(), FlaggedPatient.id.desc()
+        )
     if f.desc:
         return stmt.order_by(column.desc().nulls_last(), FlaggedPatient.id.desc())
     return stmt.order_by(column.asc().nulls_last(), FlaggedPatient.id.asc())

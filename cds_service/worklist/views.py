@@ -361,6 +361,7 @@ def assess_add() -> Reply:
         assessment=result,
         source="manual",
         display_name=manual.display_name(bundle),
+        handoff=manual.bundle_handoff(current_app, bundle, result),
     )
     store.audit(db(), user(), "manual-add", row_id)
     flash("Added to the worklist.", "ok")

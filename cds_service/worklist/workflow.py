@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 STATES: Final = (
     "new",
@@ -72,6 +73,65 @@ def check_transition(source: str, target: str, role: str) -> None:
         raise TransitionError(f"cannot go from {source!r} to {target!r}")
     if not _role_may(source, target, role):
         raise ForbiddenTransition(f"only an investigator may go from {source!r} to {target!r}")
+
+
+# Why a patient declined (issue 12): a short list, words in the templates; "other" needs a note.
+DECLINE_REASONS: Final = (
+    "not-interested",
+    "no-time",
+    "travel",
+    "worried-about-treatment",
+    "prefers-current-care",
+    "unreachable",
+    "other",
+)
+# The protocol's criteria, in order: the one that makes a patient not eligible is named.
+CRITERION_IDS: Final = (
+    *(f"I{n}" for n in range(1, 8)),
+    *(f"E{n}" for n in range(1, 12)),
+)
+MAX_DECISION_NOTE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The reason given with a state change (all None for an ordinary step)."""
+
+    reason: str | None = None
+    criterion: str | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: v
+            for k, v in (
+                ("reason", self.reason),
+                ("criterion", self.criterion),
+                ("note", self.note),
+            )
+            if v is not None
+        }
+
+
+def check_decision(
+    target: str, reason: str | None, criterion: str | None, note: str | None
+) -> Decision:
+    """The decision recorded with a move to ``target``; raises ``TransitionError`` when a reason
+    it needs is missing or not one of the list. Other moves carry a note only if given."""
+    text = (note or "").strip() or None
+    if text is not None and len(text) > MAX_DECISION_NOTE:
+        raise TransitionError(f"the note has at most {MAX_DECISION_NOTE} characters")
+    if target == "declined":
+        if reason not in DECLINE_REASONS:
+            raise TransitionError("say why the patient declined (choose a reason)")
+        if reason == "other" and text is None:
+            raise TransitionError("describe the reason in the note when it is 'other'")
+        return Decision(reason=reason, note=text)
+    if target == "not-eligible":
+        if criterion not in CRITERION_IDS:
+            raise TransitionError("say which criterion makes the patient not eligible")
+        return Decision(criterion=criterion, note=text)
+    return Decision(note=text)
 
 
 def eligibility_change(previous: str | None, current: str) -> str | None:

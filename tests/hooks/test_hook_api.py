@@ -332,10 +332,10 @@ def test_listeners_get_each_assessment_and_cannot_break_the_hook(
     app = _app(make_app)
     seen: list[tuple[str, str, str]] = []
 
-    def record(server: str, assessment: dict[str, Any], source: str) -> None:
+    def record(server: str, assessment: dict[str, Any], source: str, handoff: Any) -> None:
         seen.append((server, assessment["status"], source))
 
-    def broken(server: str, assessment: dict[str, Any], source: str) -> None:
+    def broken(server: str, assessment: dict[str, Any], source: str, handoff: Any) -> None:
         raise RuntimeError("Patient/h1 secret detail")
 
     listeners = app.extensions["igg4_assessment_listeners"]

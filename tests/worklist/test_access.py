@@ -284,7 +284,7 @@ def test_roles_are_enforced_on_the_server_for_state_changes(
     investigator = as_role("investigator")
     ok = investigator.post(
         f"/api/patients/{row}/state",
-        json={"state": "not-eligible"},
+        json={"state": "not-eligible", "criterion": "E11"},
         headers={"X-CSRFToken": page_csrf(investigator)},
     )
     assert ok.status_code == 200 and ok.json is not None and ok.json["state"] == "not-eligible"

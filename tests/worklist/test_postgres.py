@@ -221,7 +221,8 @@ def test_two_recruiters_changing_the_same_version_one_wins(
                 u = s.get(User, pg_user_ids["recruiter"])
                 assert u is not None
                 try:
-                    store.change_state(s, row, target, u, version)
+                    reason = "not-interested" if target == "declined" else None
+                    store.change_state(s, row, target, u, version, reason=reason)
                     outcomes.append(target)
                 except store.Conflict:
                     outcomes.append("conflict")

@@ -180,7 +180,9 @@ def test_stale_version_is_a_conflict_and_loses_nothing(
         seen_by_b = store.get_patient(b, row).version
         store.change_state(a, row, "in-review", _user(a, users["recruiter"]), seen_by_a)
         with pytest.raises(store.Conflict):
-            store.change_state(b, row, "declined", _user(b, users["recruiter"]), seen_by_b)
+            store.change_state(
+                b, row, "declined", _user(b, users["recruiter"]), seen_by_b, reason="no-time"
+            )
     with sessions() as s:
         p = store.get_patient(s, row)
         assert (p.workflow_state, p.version) == ("in-review", seen_by_a + 1)
@@ -196,7 +198,7 @@ def test_role_and_workflow_checks_in_the_store(db: Session, users: dict[str, int
         store.change_state(db, row, "not-eligible", _user(db, users["recruiter"]))
     with pytest.raises(TransitionError):
         store.change_state(db, row, "enrolled", _user(db, users["investigator"]))
-    store.change_state(db, row, "not-eligible", _user(db, users["investigator"]))
+    store.change_state(db, row, "not-eligible", _user(db, users["investigator"]), criterion="E11")
     assert store.get_patient(db, row).workflow_state == "not-eligible"
 
 
