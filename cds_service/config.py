@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "IGG4_PARAMS_FILE": None,  # trial parameters; None = IGG4_CDS_PARAMS env or built-in defaults
     "SHOW_INELIGIBLE_CARD": False,
     "OVERRIDE_SUPPRESS_DAYS": 30,  # overridden card hidden so long unless the assessment changes
+    # Whose dismissal hides the card: "user" (the clinician who dismissed, by the hook's
+    # context.userId) or "patient" (anyone's dismissal hides it from every clinician).
+    "OVERRIDE_SUPPRESS_SCOPE": "user",
     "PREFETCH_OBSERVATIONS_BY_CODE": False,  # narrow the Observation query to the value sets' codes
     # Cards
     "WORKLIST_BASE_URL": None,  # None: this service's own URL (the worklist blueprint lives here)
@@ -130,6 +133,8 @@ def validate(config: dict[str, Any]) -> None:
             raise ValueError(f"{key} must be true or false")
     if config["FETCH_FAILURE_RESPONSE"] not in ("card", "412"):
         raise ValueError("FETCH_FAILURE_RESPONSE must be 'card' or '412'")
+    if config["OVERRIDE_SUPPRESS_SCOPE"] not in ("user", "patient"):
+        raise ValueError("OVERRIDE_SUPPRESS_SCOPE must be 'user' or 'patient'")
     allow = config["FHIR_SERVER_ALLOWLIST"]
     if isinstance(allow, str):
         config["FHIR_SERVER_ALLOWLIST"] = [s for s in allow.replace(",", " ").split() if s]

@@ -7,23 +7,34 @@ For the demo, end-to-end tests and benchmarks (of this and other parts of the pr
         requests.get(f"{base}/Observation?patient=p1&code=http://loinc.org|2469-5",
                      headers={"Authorization": "Bearer t"})
 
-Supports ``GET /metadata``, ``GET /{type}/{id}`` and ``GET /{type}?...`` with ``patient`` /
+Supports ``GET /metadata``, ``GET /{type}/{id}``, ``GET /{type}?...`` and ``POST /{type}/_search``
+(form-encoded body, as browser CDS clients send) with ``patient`` /
 ``subject`` / ``individual`` (with or without "Patient/"), ``code`` and ``category`` (token,
 comma-separated OR, ``system|code``, ``code`` or ``system|``), ``_id``, ``status``, ``_include``
 (``Type:param``, e.g. ``MedicationRequest:medication``), ``_count`` and paging by ``Bundle.link``
 "next" (``page_size`` is the default and the largest page: real servers cap ``_count`` too).
 ``urn:uuid:`` references of transaction Bundles are rewritten to ``Type/id`` on loading, as a server
 does when it stores a transaction. With a ``token``, every
-request but ``/metadata`` needs ``Authorization: Bearer <token>`` (else 401). Nothing is logged.
+request but ``/metadata`` (and CORS preflights) needs ``Authorization: Bearer <token>`` (else 401);
+without one the server is open, as a browser EHR client such as the CDS Hooks sandbox needs.
+
+For browser clients: CORS headers on every response and ``OPTIONS`` preflights; every request body
+is read (bounded) before answering, so a keep-alive connection stays in step after a ``POST``. With
+a ``launch_authority`` (the test EHR), ``POST /_services/smart/Launch`` registers a SMART launch
+context (body ``{"launchUrl", "parameters": {"patient"}}``, answer ``{"launch_id"}``, the sandbox's
+protocol) and ``/.well-known/smart-configuration`` names the authority's endpoints, so a card's SMART
+link launches the app with the patient in context. ``page_delay_s`` slows every search page (for
+measuring slow servers). Nothing is logged.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
@@ -34,6 +45,25 @@ _PATIENT_PARAMS = ("patient", "subject", "individual", "beneficiary")
 _PATIENT_FIELDS = ("subject", "patient", "individual", "beneficiary")
 _CODE_FIELDS = ("code", "medicationCodeableConcept", "vaccineCode")
 FHIR_JSON = "application/fhir+json; charset=utf-8"
+MAX_BODY_BYTES = 1024 * 1024  # a search form or a launch request is small; more is refused (413)
+LAUNCH_PATH = "_services/smart/Launch"
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",  # no cookies are used: a bearer token, if any, is explicit
+    "Access-Control-Expose-Headers": "Location, Content-Location, ETag, Last-Modified",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Prefer, If-None-Exist",
+    "Access-Control-Max-Age": "600",
+}
+
+
+class LaunchAuthority(Protocol):
+    """What serves SMART launches for this FHIR server (the test EHR's authorization server)."""
+
+    def new_launch(self, patient_id: str) -> str: ...
+
+    def smart_configuration(self) -> dict[str, Any]: ...
 
 
 def _rewrite_refs(node: Any, mapping: dict[str, str]) -> Any:
@@ -174,10 +204,15 @@ class FixtureFhirServer:
         page_size: int = 50,
         host: str = "127.0.0.1",
         port: int = 0,
+        launch_authority: LaunchAuthority | None = None,
+        page_delay_s: float = 0.0,
     ) -> None:
         self.index = _Index(resources)
         self.token = token
         self.page_size = page_size
+        self.launch_authority = launch_authority
+        self.page_delay_s = page_delay_s
+        self.launches: list[dict[str, Any]] = []  # for tests: the launch requests registered
         self.host = host
         self.port = port
         self.requests_served = 0  # for tests: how often the server was asked
@@ -236,39 +271,116 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # URLs name patients: never logged
         return
 
-    def _send(self, status: int, body: dict[str, Any], extra: dict[str, str] | None = None) -> None:
-        payload = orjson.dumps(body)
+    def _send(
+        self, status: int, body: dict[str, Any] | None, extra: dict[str, str] | None = None
+    ) -> None:
+        payload = orjson.dumps(body) if body is not None else b""
         self.send_response(status)
-        self.send_header("Content-Type", FHIR_JSON)
+        if body is not None:
+            self.send_header("Content-Type", FHIR_JSON)
         self.send_header("Content-Length", str(len(payload)))
-        for key, value in (extra or {}).items():
+        for key, value in {**CORS_HEADERS, **(extra or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(payload)
 
-    def _refuse(self) -> None:
-        self._send(405, _outcome("not-supported", "read-only server"))
+    def _read_body(self) -> bytes | None:
+        """The request body, always read whole so the next request on this connection starts
+        where it should; None (and an error answered, connection closed) when it cannot be."""
+        close = {"Connection": "close"}  # the body stays unread: this connection cannot go on
+        if self.headers.get("Transfer-Encoding"):
+            self._send(411, _outcome("not-supported", "send a Content-Length"), close)
+            return None
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():
+            self._send(400, _outcome("invalid", "bad Content-Length"), close)
+            return None
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self._send(413, _outcome("too-costly", "request body too large"), close)
+            return None
+        return self.rfile.read(length) if length else b""
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+    def _segments(self) -> list[str] | None:
+        path = urlsplit(self.path).path
+        if not path.startswith(self.fixture.BASE_PATH + "/"):
+            return None
+        return [s for s in path[len(self.fixture.BASE_PATH) + 1 :].split("/") if s]
 
-    def do_GET(self) -> None:
-        server = self.fixture
-        server._count()
-        parts = urlsplit(self.path)
-        path = parts.path
-        if not path.startswith(server.BASE_PATH + "/"):
-            self._send(404, _outcome("not-found", "unknown path"))
-            return
-        segments = [s for s in path[len(server.BASE_PATH) + 1 :].split("/") if s]
-        if segments == ["metadata"]:
-            self._send(200, self._capability())
-            return
-        if server.token and self.headers.get("Authorization") != f"Bearer {server.token}":
+    def _authorized(self) -> bool:
+        token = self.fixture.token
+        if token and self.headers.get("Authorization") != f"Bearer {token}":
             self._send(
                 401,
                 _outcome("login", "bearer token required"),
                 {"WWW-Authenticate": 'Bearer realm="fixture-fhir"'},
             )
+            return False
+        return True
+
+    def do_OPTIONS(self) -> None:  # CORS preflight: no token, nothing but headers
+        if self._read_body() is None:
+            return
+        self._send(204, None, PREFLIGHT_HEADERS)
+
+    def _refuse(self) -> None:
+        if self._read_body() is None:
+            return
+        self._send(405, _outcome("not-supported", "read-only server"))
+
+    do_PUT = do_DELETE = do_PATCH = _refuse
+
+    def do_POST(self) -> None:
+        server = self.fixture
+        body = self._read_body()
+        if body is None:
+            return
+        server._count()
+        segments = self._segments()
+        if segments == LAUNCH_PATH.split("/"):
+            if self._authorized():
+                self._launch(body)
+            return
+        if segments is None or len(segments) != 2 or segments[1] != "_search":
+            self._send(405, _outcome("not-supported", "read-only server"))
+            return
+        if not segments[0][:1].isupper():
+            self._send(404, _outcome("not-found", "unknown path"))
+            return
+        ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if body and ctype != "application/x-www-form-urlencoded":
+            self._send(415, _outcome("not-supported", "_search takes a form-encoded body"))
+            return
+        if not self._authorized():
+            return
+        try:
+            form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            self._send(400, _outcome("invalid", "body is not UTF-8"))
+            return
+        query = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+        self._search(segments[0], [*query, *form])
+
+    def do_GET(self) -> None:
+        server = self.fixture
+        if self._read_body() is None:
+            return
+        server._count()
+        segments = self._segments()
+        if segments is None:
+            self._send(404, _outcome("not-found", "unknown path"))
+            return
+        if segments == ["metadata"]:
+            self._send(200, self._capability())
+            return
+        if segments == [".well-known", "smart-configuration"]:
+            authority = server.launch_authority
+            if authority is None:
+                self._send(404, _outcome("not-found", "no SMART authorization server"))
+            else:
+                self._send(200, authority.smart_configuration())
+            return
+        if not self._authorized():
             return
         if len(segments) == 2:
             resource = server.index.by_type.get(segments[0], {}).get(segments[1])
@@ -278,9 +390,34 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, resource)
             return
         if len(segments) == 1 and segments[0][:1].isupper():
-            self._search(segments[0], parse_qsl(parts.query, keep_blank_values=True))
+            self._search(segments[0], parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
             return
         self._send(404, _outcome("not-found", "unknown path"))
+
+    def _launch(self, body: bytes) -> None:
+        """Register a SMART launch context for a patient of this server: ``{"launch_id"}``."""
+        server = self.fixture
+        if server.launch_authority is None:
+            self._send(404, _outcome("not-found", "SMART launch is not configured"))
+            return
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            request = None
+        if not isinstance(request, dict) or not isinstance(request.get("parameters"), dict):
+            request = {}
+        parameters: dict[str, Any] = request.get("parameters") or {}
+        patient, launch_url = parameters.get("patient"), request.get("launchUrl")
+        if not isinstance(patient, str) or not isinstance(launch_url, str):
+            self._send(400, _outcome("invalid", "launchUrl and parameters.patient are required"))
+            return
+        if patient not in server.index.by_type.get("Patient", {}):
+            self._send(404, _outcome("not-found", "no such patient"))
+            return
+        launch_id = server.launch_authority.new_launch(patient)
+        with server._lock:
+            server.launches.append({"launchUrl": launch_url, "parameters": dict(parameters)})
+        self._send(200, {"launch_id": launch_id})
 
     def _search(self, rtype: str, params: list[tuple[str, str]]) -> None:
         server = self.fixture
@@ -298,6 +435,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, _outcome("invalid", "bad _count or _offset"))
             return
+        if server.page_delay_s > 0:
+            time.sleep(server.page_delay_s)  # a slow server, page by page
         matches = server.index.search(rtype, filters)
         page = matches[offset : offset + count]
         included = server.index.included(page, rtype, includes)

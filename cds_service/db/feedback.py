@@ -22,6 +22,8 @@ class IssuedCard(Base):
     status: Mapped[str] = mapped_column(String(32))  # candidate | needs-review | ineligible
     fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the decisive assessment
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The hook's context.userId: the clinician the card was shown to (feedback carries no user).
+    user_id: Mapped[str | None] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_cds_issued_card_patient", "fhir_server", "patient_id"),)
 
@@ -40,12 +42,13 @@ class CardFeedback(Base):
     override_display: Mapped[str | None] = mapped_column(String(256))
     user_comment: Mapped[str | None] = mapped_column(Text)
     accepted_suggestions: Mapped[str | None] = mapped_column(Text)  # JSON list of suggestion uuids
-    outcome_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the client's
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # ours: orders, times
     # Copied from the issued card (None when the card is unknown to this service).
     fhir_server: Mapped[str | None] = mapped_column(String(512))
     patient_id: Mapped[str | None] = mapped_column(String(128))
     fingerprint: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(256))
 
     __table_args__ = (Index("ix_cds_card_feedback_patient", "fhir_server", "patient_id"),)
 

@@ -26,6 +26,7 @@ from cds_service.hooks.state import HookState, get_state, notify_listeners, noti
 from cds_service.hooks.suppression import (
     FeedbackError,
     is_suppressed,
+    notify_feedback_listeners,
     parse_feedback,
     record_card,
     store_feedback,
@@ -233,7 +234,8 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         return json_response({"cards": [card]}), note
     extra = handoff(got.resources, assessment, state.mrn_rule)  # for the worklist's rows
     notify_listeners(current_app._get_current_object(), server or "", assessment, "hook", extra)  # type: ignore[attr-defined]
-    return json_response({"cards": _cards(state, assessment, patient_id, user_id, server)}), note
+    cards = _cards(state, assessment, patient_id, user_id, server, got.unread)
+    return json_response({"cards": cards}), note
 
 
 def _cards(
@@ -242,6 +244,7 @@ def _cards(
     patient_id: str,
     user_id: str | None,
     server: str | None,
+    unread: dict[str, str],
 ) -> list[dict[str, Any]]:
     config = state.config
     if assessment["status"] == "ineligible" and not config["SHOW_INELIGIBLE_CARD"]:
@@ -261,6 +264,7 @@ def _cards(
         trial_url=config["TRIAL_URL"],
         study_team=config["STUDY_TEAM_REFERENCE"],
         now=now,
+        unread=unread,
     )
     with state.sessions() as session, session.begin():
         if is_suppressed(
@@ -270,6 +274,8 @@ def _cards(
             fingerprint=mark,
             now=now,
             days=int(config["OVERRIDE_SUPPRESS_DAYS"]),
+            user_id=user_id,
+            scope=config["OVERRIDE_SUPPRESS_SCOPE"],
         ):
             return []
         card = screening_card(assessment, ctx)
@@ -282,6 +288,7 @@ def _cards(
             status=assessment["status"],
             fingerprint=mark,
             now=now,
+            user_id=user_id,
         )
     return [card]
 
@@ -295,13 +302,14 @@ def feedback(service_id: str) -> Response:
         items = parse_feedback(_body())
     except FeedbackError as exc:
         raise RequestProblem(400, "bad-request", str(exc)) from exc
-    received = datetime.now(UTC)
+    received = datetime.now(UTC)  # suppression runs from here, never from outcomeTimestamp
     with state.sessions() as session, session.begin():
         stored = store_feedback(session, items, SERVICE_ID, received)
         referred = accepted_referrals(session, items)
     for server, patient_id, user_id in referred:  # the clinician's referral reaches the worklist
         notify_referral(current_app._get_current_object(), server, patient_id, user_id, received)  # type: ignore[attr-defined]
-    log.info("feedback items=%d", stored)
+    notify_feedback_listeners(current_app._get_current_object(), stored)  # type: ignore[attr-defined]
+    log.info("feedback items=%d", len(stored))
     return json_response({})
 
 

@@ -1,25 +1,53 @@
-"""Cards of the screening service: what the clinician sees in the EHR.
+"""Cards of the screening service: what the clinician sees in the EHR, read in five seconds.
 
 One card for a ``candidate`` or ``needs-review`` patient (for ``ineligible`` only when configured),
 carrying the engine's assessment as ``extension["org.igg4cds.assessment"]``; and a card that says
 the check could not be completed, when the FHIR server failed.
+
+The ``detail`` (at most ``DETAIL_MAX`` characters of CommonMark) leads with the verdict and the IgG4
+course in one line (baseline -> nadir -> current, the re-elevation line and the rule), then only what
+needs the clinician, one short line each: what was not read from the EHR, the items to confirm at
+the screening visit, the criteria the record leaves ``unknown`` (or, for an ineligible patient, what
+rules them out). The full table of criteria with evidence is one link away (worklist, SMART app).
+The words live in ``card_text`` as templates with named values.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 
+from cds_service.hooks.card_text import (
+    MESSAGES,
+    RESOURCE_NAMES,
+    Markdown,
+    criterion_name,
+    md,
+    message,
+    number,
+    plain,
+    plural,
+    shorten_reason,
+)
 from cds_service.hooks.referral import TRIAL_ID, referral_request
 
 EXTENSION_KEY = "org.igg4cds.assessment"
 CODE_SYSTEM = "http://igg4-cds.org/fhir/CodeSystem"
 SOURCE_LABEL = f"IgG4-RD trial screening ({TRIAL_ID})"
+DETAIL_MAX = 1200  # characters of markdown: a card read in five seconds
+SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
+REASON_MAX = 140  # characters of one criterion's reason on the card (the table has it whole)
+ITEMS_MAX = 5  # lines per section before "and N more in the full table"
+
+# Criteria confirmed at the screening visit (criteria.md "Overall status"); E1 only when unknown.
+VISIT_CRITERIA = ("I6", "I7", "E1", "E6")
+VISIT_REASON_SHOWN = ("E6",)  # its reason lists recorded conditions worth the investigator's look
 
 OVERRIDE_REASONS: list[dict[str, str]] = [
     {"system": f"{CODE_SYSTEM}/override-reason", "code": code, "display": display}
@@ -30,19 +58,6 @@ OVERRIDE_REASONS: list[dict[str, str]] = [
         ("data-incorrect", "The record's data is wrong or out of date"),
     )
 ]
-
-_SUMMARIES = {
-    "candidate": "Possible candidate for IgG4-RD trial {trial} (low-dose MMF): "
-    "{n} item(s) to confirm",
-    "needs-review": "IgG4-RD trial {trial} (low-dose MMF): may be eligible, {n} criteria lack data",
-    "ineligible": "Not eligible for IgG4-RD trial {trial} (low-dose MMF): {reason}",
-}
-_SYMBOLS = {
-    ("inclusion", "met"): "✅ met",
-    ("inclusion", "not-met"): "❌ not met",
-    ("exclusion", "met"): "❌ applies",
-    ("exclusion", "not-met"): "✅ does not apply",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +72,8 @@ class CardContext:
     trial_url: str
     study_team: str | None
     now: datetime
+    # resource type -> why it was not read (a FhirError kind: "timeout", "unauthorized", ...)
+    unread: Mapping[str, str] = field(default_factory=dict)
 
 
 def fingerprint(assessment: dict[str, Any]) -> str:
@@ -68,59 +85,258 @@ def fingerprint(assessment: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(decisive)).hexdigest()
 
 
+# ---- which criteria the card names -------------------------------------------------------------
+
+
+def _criteria(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in assessment.get("criteria") or [] if isinstance(c, dict)]
+
+
+def ruling_out(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inclusions not met and exclusions that apply."""
+    return [
+        c
+        for c in _criteria(assessment)
+        if (c.get("type") == "inclusion" and c.get("status") == "not-met")
+        or (c.get("type") == "exclusion" and c.get("status") == "met")
+    ]
+
+
+def without_mirrors(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """E2 is I4's mirror (criteria.md): listed beside I4 it says nothing more."""
+    ids = {c.get("id") for c in criteria}
+    return [c for c in criteria if not (c.get("id") == "E2" and "I4" in ids)]
+
+
+def visit_items(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The unknown criteria the screening visit settles (consent, contraception, judgement, RI)."""
+    return [
+        c
+        for c in _criteria(assessment)
+        if c.get("status") == "unknown" and c.get("id") in VISIT_CRITERIA
+    ]
+
+
+def undecided(assessment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The other unknown criteria: data missing, unreadable or needing the investigator."""
+    return [
+        c
+        for c in _criteria(assessment)
+        if c.get("status") == "unknown" and c.get("id") not in VISIT_CRITERIA
+    ]
+
+
+# ---- summary -----------------------------------------------------------------------------------
+
+
 def summary(assessment: dict[str, Any]) -> str:
+    """Plain text under 140 characters: the verdict and what the clinician has to do."""
     status = assessment["status"]
-    criteria = assessment.get("criteria") or []
-    unknown = [c for c in criteria if c.get("status") == "unknown"]
-    reason = ""
-    if status == "ineligible":
-        failing = [
-            c
-            for c in criteria
-            if (c.get("type") == "inclusion" and c.get("status") == "not-met")
-            or (c.get("type") == "exclusion" and c.get("status") == "met")
-        ]
-        reason = ", ".join(str(c.get("id")) for c in failing[:6]) or "see details"
-    text = _SUMMARIES[status].format(trial=TRIAL_ID, n=len(unknown), reason=reason)
-    return text if len(text) < 140 else text[:136] + "…"
+    if status == "candidate":
+        count = len(visit_items(assessment))
+        text = plain(plural("summary.candidate", count), trial=TRIAL_ID, count=count)
+    elif status == "needs-review":
+        count = len(undecided(assessment))
+        text = plain(plural("summary.needs-review", count), trial=TRIAL_ID, count=count)
+    else:
+        names = [f"{c.get('id')} {criterion_name(c)}" for c in ruling_out(assessment)]
+        text = plain("summary.ineligible", trial=TRIAL_ID, criteria=", ".join(names) or "-")
+        if len(text) > SUMMARY_MAX:
+            ids = ", ".join(str(c.get("id")) for c in ruling_out(assessment))
+            text = plain("summary.ineligible", trial=TRIAL_ID, criteria=ids)
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
-def _cell(value: Any) -> str:
-    text = str(value) if value is not None else ""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+# ---- detail ------------------------------------------------------------------------------------
 
 
-def detail(assessment: dict[str, Any]) -> str:
-    """GitHub Flavored Markdown: the IgG4 course, the criteria (status, reason, evidence)."""
-    lines = [f"**Screening as of {assessment.get('asOf')}**: `{assessment.get('status')}`."]
-    igg4 = assessment.get("igg4") or {}
-    parts = []
-    for label, key in (("baseline", "baseline"), ("nadir", "nadir"), ("current", "current")):
-        point = igg4.get(key)
-        if isinstance(point, dict) and point.get("value") is not None:
-            parts.append(f"{label} {_cell(point.get('value'))} mg/L ({_cell(point.get('date'))})")
-    if parts:
-        threshold = igg4.get("threshold")
-        line = "Serum IgG4: " + "; ".join(parts)
-        if threshold is not None:
-            line += f"; re-elevation line {_cell(threshold)} mg/L"
-        lines += ["", line + "."]
-    lines += ["", "| | Criterion | Status | Reason | Evidence |", "|---|---|---|---|---|"]
-    for c in assessment.get("criteria") or []:
-        status = _SYMBOLS.get((c.get("type"), c.get("status")), "❔ unknown")
-        evidence = ", ".join(_cell(e) for e in c.get("evidence") or []) or "—"
-        lines.append(
-            f"| {_cell(c.get('id'))} | {_cell(c.get('title'))} | {status} | "
-            f"{_cell(c.get('reason'))} | {evidence} |"
+def _point(igg4: dict[str, Any], key: str) -> dict[str, Any] | None:
+    point = igg4.get(key)
+    return point if isinstance(point, dict) and point.get("value") is not None else None
+
+
+def _value(point: dict[str, Any]) -> str:
+    """A result's value, with its comparator when censored (``<70``)."""
+    comparator = point.get("comparator")
+    prefix = (
+        comparator if isinstance(comparator, str) and comparator in ("<", "<=", ">", ">=") else ""
+    )
+    return prefix + number(point.get("value"))
+
+
+def igg4_course(assessment: dict[str, Any]) -> Markdown:
+    """'Serum IgG4: baseline 2,600 (2022-03-01) -> nadir 380 (...) -> current 1,300 mg/L (...),
+    back at or above the re-elevation line of 780 mg/L (30% of baseline, rule ...).'"""
+    igg4 = assessment.get("igg4") if isinstance(assessment.get("igg4"), dict) else {}
+    assert isinstance(igg4, dict)
+    keys = ("baseline", "nadir", "current")
+    points = {k: _point(igg4, k) for k in keys}
+    present = [k for k in keys if points[k] is not None]
+    if not present:
+        return md("course.none")
+    shown: list[str] = []
+    for key in present:
+        point = points[key]
+        assert point is not None
+        value = _value(point)
+        if key == present[-1]:
+            value = str(md("course.unit", value=value))
+        shown.append(
+            md(
+                "course.point",
+                label=Markdown(message(f"point.{key}")),
+                value=Markdown(value),
+                date=point.get("date") or "?",
+            )
         )
+    course = " → ".join(shown)
+    missing = [
+        md("course.missing", label=Markdown(message(f"point.{k}")))
+        for k in keys
+        if points[k] is None
+    ]
+    if missing:
+        course += "; " + "; ".join(missing)
+    clause = _line_clause(igg4, points)
+    text = md("course.intro", points=Markdown(course))
+    return Markdown(f"{text}, {clause}." if clause else f"{text}.")
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _line_clause(igg4: dict[str, Any], points: dict[str, dict[str, Any] | None]) -> str:
+    """How the course stands against the re-elevation rule (criteria.md "IgG4 timeline")."""
+    base, nadir, current = (
+        _num(p.get("value")) if p else None
+        for p in (points["baseline"], points["nadir"], points["current"])
+    )
+    rule = str(igg4.get("rule") or "")
+    line = _num(igg4.get("threshold"))
+    if rule == "ratio-vs-nadir":
+        if nadir is None or current is None or nadir <= 0:
+            return ""
+        return md("line.ratio", ratio=number(current / nadir), rule=rule)
+    if line is None or base is None or base <= 0:
+        return ""
+    values = {"line": number(line), "percent": number(line / base * 100), "rule": rule}
+    if nadir is None or current is None:
+        return md("line.missing-point", **values)
+    if rule == "rise-vs-baseline":
+        return md("line.rise", rise=number(current - nadir), **values)
+    if nadir >= line:
+        return md("line.never-below", **values)
+    if current >= line:
+        return md("line.above", **values)
+    return md("line.below", **values)
+
+
+def _item(criterion: dict[str, Any], with_reason: bool) -> Markdown:
+    name = criterion_name(criterion)
+    reason = criterion.get("reason")
+    if with_reason and reason:
+        return md(
+            "item.reason",
+            id=criterion.get("id"),
+            name=name,
+            reason=shorten_reason(reason, REASON_MAX),
+        )
+    return md("item", id=criterion.get("id"), name=name)
+
+
+@dataclass(slots=True)
+class _Section:
+    heading: Markdown
+    items: list[Markdown]
+    after: list[Markdown] = field(default_factory=list)
+    hidden: int = 0  # items left for the full table
+
+    def lines(self) -> list[str]:
+        out = [self.heading, *self.items]
+        if self.hidden:
+            out.append(md(plural("item.more", self.hidden), count=self.hidden))
+        return [*out, *self.after]
+
+
+def _unread_section(unread: Mapping[str, str]) -> _Section | None:
+    if not unread:
+        return None
+    items = []
+    for rtype, kind in unread.items():
+        why = kind if kind in ("timeout", "unauthorized") else "other"
+        what = RESOURCE_NAMES.get(rtype, rtype)
+        items.append(
+            md(
+                "unread.item",
+                what=f"{what[:1].upper()}{what[1:]} ({rtype})",
+                why=Markdown(message(f"unread.{why}")),
+            )
+        )
+    return _Section(md("section.unread"), items, [md("unread.after")])
+
+
+def detail(
+    assessment: dict[str, Any],
+    *,
+    unread: Mapping[str, str] | None = None,
+    links: bool = False,
+    smart_link: bool = False,
+) -> str:
+    """CommonMark, at most ``DETAIL_MAX`` characters (see the module docstring)."""
+    status = str(assessment.get("status"))
+    head = Markdown(f"**{md(f'verdict.{status}')}.** {igg4_course(assessment)}")
+    sections: list[_Section] = []
+    unread_section = _unread_section(unread or {})
+    if unread_section:
+        sections.append(unread_section)
+    if status == "ineligible":
+        sections.append(
+            _Section(
+                md("section.ruled-out"),
+                [_item(c, True) for c in without_mirrors(ruling_out(assessment))],
+            )
+        )
+    else:
+        others = without_mirrors(undecided(assessment))
+        if others:
+            sections.append(_Section(md("section.unknown"), [_item(c, True) for c in others]))
+        visit = visit_items(assessment)
+        if visit:
+            sections.append(
+                _Section(
+                    md("section.visit"),
+                    [_item(c, c.get("id") in VISIT_REASON_SHOWN) for c in visit],
+                )
+            )
+    tail: list[str] = []
     issues = assessment.get("dataIssues") or []
     if issues:
-        lines += ["", f"**Data issues ({len(issues)})**:"]
-        lines += [f"- {_cell(i)}" for i in issues[:20]]
-        if len(issues) > 20:
-            lines.append(f"- … and {len(issues) - 20} more (see the worklist)")
-    lines += ["", "Items marked unknown at I6, I7, E6 are confirmed at the screening visit."]
-    return "\n".join(lines)
+        tail.append(md(plural("issues", len(issues)), count=len(issues)))
+    if links:  # links, not a markdown link: a click in the detail would leave the EHR's page
+        key = "more.smart" if smart_link else "more.worklist"
+        tail.append(md(key, count=len(_criteria(assessment))) + ".")
+    for section in sections:
+        if len(section.items) > ITEMS_MAX:
+            section.hidden = len(section.items) - ITEMS_MAX
+            del section.items[ITEMS_MAX:]
+    text = _join(head, sections, tail)
+    while len(text) > DETAIL_MAX:  # drop items from the longest section into "N more"
+        longest = max(sections, key=lambda s: len(s.items), default=None)
+        if longest is None or not longest.items:
+            break
+        longest.items.pop()
+        longest.hidden += 1
+        text = _join(head, sections, tail)
+    return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 1] + "…"
+
+
+def _join(head: str, sections: list[_Section], tail: list[str]) -> str:
+    blocks = [head, *("\n".join(s.lines()) for s in sections), *tail]
+    return "\n\n".join(blocks)
+
+
+# ---- the card ----------------------------------------------------------------------------------
 
 
 def worklist_link(ctx: CardContext) -> str:
@@ -130,9 +346,9 @@ def worklist_link(ctx: CardContext) -> str:
 
 def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, Any]:
     links: list[dict[str, Any]] = [
-        {"label": "Open in the recruiter worklist", "url": worklist_link(ctx), "type": "absolute"},
+        {"label": message("link.worklist"), "url": worklist_link(ctx), "type": "absolute"},
         {
-            "label": f"Trial {TRIAL_ID} on ClinicalTrials.gov",
+            "label": plain("link.trial", trial=TRIAL_ID),
             "url": ctx.trial_url,
             "type": "absolute",
         },
@@ -140,7 +356,7 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
     if ctx.smart_launch_url:
         links.append(
             {
-                "label": "Open the screening app",
+                "label": message("link.smart"),
                 "url": ctx.smart_launch_url,
                 "type": "smart",
                 "appContext": orjson.dumps({"trial": TRIAL_ID}).decode(),
@@ -149,7 +365,12 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
     card: dict[str, Any] = {
         "uuid": ctx.card_uuid,
         "summary": summary(assessment),
-        "detail": detail(assessment),
+        "detail": detail(
+            assessment,
+            unread=ctx.unread,
+            links=True,
+            smart_link=bool(ctx.smart_launch_url),
+        ),
         "indicator": "info",
         "source": {
             "label": SOURCE_LABEL,
@@ -176,13 +397,13 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
         card["selectionBehavior"] = "at-most-one"
         card["suggestions"] = [
             {
-                "label": f"Refer to the {TRIAL_ID} study team",
+                "label": plain("suggestion.refer", trial=TRIAL_ID),
                 "uuid": ctx.suggestion_uuid,
                 "isRecommended": False,
                 "actions": [
                     {
                         "type": "create",
-                        "description": "Create a referral (ServiceRequest) to the study team",
+                        "description": message("suggestion.refer.action"),
                         "resource": referral,
                     }
                 ],
@@ -191,26 +412,13 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
     return card
 
 
-_FAILURE_TEXT = {
-    "unauthorized": "the EHR's FHIR server refused access",
-    "timeout": "the EHR's FHIR server did not answer in time",
-    "unreachable": "the EHR's FHIR server could not be reached",
-    "too-large": "the patient's record exceeded the configured size limits",
-    "malformed": "the EHR's FHIR server sent data that could not be read",
-    "http-error": "the EHR's FHIR server answered with an error",
-    "not-allowed": "the FHIR server is not on this service's allow-list",
-    "engine": "the record could not be assessed",
-}
-
-
 def incomplete_card(card_uuid: str, kind: str, trial_url: str) -> dict[str, Any]:
     """Said instead of silence, so that 'no card' never stands for 'not a candidate' by mistake."""
-    why = _FAILURE_TEXT.get(kind, "of an unexpected error")
+    why = f"failure.{kind}" if f"failure.{kind}" in MESSAGES else "failure.other"
     return {
         "uuid": card_uuid,
-        "summary": f"IgG4-RD trial {TRIAL_ID} screening could not be completed",
-        "detail": f"The screening did not run because {why}. Nothing was concluded about "
-        "eligibility. Open the chart again later, or ask the study team.",
+        "summary": plain("incomplete.summary", trial=TRIAL_ID),
+        "detail": md("incomplete.detail", why=Markdown(message(why))),
         "indicator": "info",
         "source": {"label": SOURCE_LABEL, "url": trial_url},
         "extension": {f"{EXTENSION_KEY}-error": {"kind": kind}},

@@ -35,7 +35,8 @@ class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     precondition: str | None = None  # why the request cannot be served (412)
     failure: FhirError | None = None  # the FHIR server's failure (first one, for the log)
-    unavailable: dict[str, str] = field(default_factory=dict)  # resource type -> why
+    unavailable: dict[str, str] = field(default_factory=dict)  # resource type -> why (engine)
+    unread: dict[str, str] = field(default_factory=dict)  # resource type -> FhirError kind (card)
     prefetched: int = 0  # template keys satisfied by the prefetch
     fetched: int = 0  # template keys fetched from the FHIR server
     rejected: dict[str, str] = field(default_factory=dict)
@@ -85,9 +86,9 @@ def gather(
                         out.failure = result
                         return out
                     out.failure = out.failure or result
-                    out.unavailable[resource_type(templates[key])] = (
-                        f"FHIR search failed: {result.kind}"
-                    )
+                    rtype = resource_type(templates[key])
+                    out.unavailable[rtype] = f"FHIR search failed: {result.kind}"
+                    out.unread[rtype] = result.kind
                     continue
                 if result is not None:
                     collected.extend(result)
@@ -97,6 +98,7 @@ def gather(
             why = f"referenced Medication could not be read: {med_failure.kind}"
             for rtype in ("MedicationRequest", "MedicationStatement"):
                 out.unavailable.setdefault(rtype, why)
+            out.unread.setdefault("Medication", med_failure.kind)
     finally:
         if session is None:
             client.close()

@@ -1,13 +1,23 @@
 """Cards issued, feedback stored, and the rule that hides an overridden card for a while.
 
-An overridden card is not shown again for the same patient for ``OVERRIDE_SUPPRESS_DAYS`` unless the
-assessment changed (its fingerprint differs). The clinician's latest feedback decides: accepting a
-later card ends the suppression.
+Dismissal belongs to the clinician who dismissed: an overridden card is not shown again to the same
+clinician (the hook's ``context.userId``) for the same patient for ``OVERRIDE_SUPPRESS_DAYS`` unless
+the assessment changed (its fingerprint differs). ``OVERRIDE_SUPPRESS_SCOPE: patient`` makes any
+clinician's dismissal hide the card from everyone. Feedback names no user: it is tied to one through
+the card ``uuid`` issued to that user. The latest feedback decides (accepting a later card ends the
+suppression), and "latest" and the window run from the time this service received the feedback,
+never from the client's ``outcomeTimestamp`` (which is stored, for the record, and trusted for
+nothing).
+
+The API is three calls: ``record_card`` (a card shown), ``store_feedback`` (the clinician's answer,
+returning each item with the card it is about, for listeners such as the worklist hand-off) and
+``is_suppressed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +29,11 @@ from sqlalchemy.orm import Session
 from cds_service.db import utc
 from cds_service.db.feedback import CardFeedback, IssuedCard
 
+log = logging.getLogger("igg4_cds.hooks")
+
 OUTCOMES = ("accepted", "overridden")
+SCOPES = ("user", "patient")  # OVERRIDE_SUPPRESS_SCOPE: whose dismissal hides the card
+USER_ID_MAX = 256
 
 
 class FeedbackError(ValueError):
@@ -71,10 +85,37 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
     return items
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedCardInfo:
+    """The card a feedback item is about, as it was issued (who saw it, about whom)."""
+
+    uuid: str
+    fhir_server: str
+    patient_id: str
+    user_id: str | None
+    status: str
+    fingerprint: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeedback:
+    """One feedback item as stored, with the issued card it names (None: not a card of ours)."""
+
+    item: FeedbackItem
+    card: IssuedCardInfo | None
+    received_at: datetime
+
+    @property
+    def accepted(self) -> bool:
+        return self.item.outcome == "accepted"
+
+
 def store_feedback(
     session: Session, items: Iterable[FeedbackItem], service_id: str, now: datetime
-) -> int:
-    count = 0
+) -> list[StoredFeedback]:
+    """Store each item with the card's patient and clinician; ``now`` is the receive time."""
+    stored: list[StoredFeedback] = []
     for item in items:
         issued = session.get(IssuedCard, item.card)
         reason = item.reason or {}
@@ -95,10 +136,22 @@ def store_feedback(
                 fhir_server=issued.fhir_server if issued else None,
                 patient_id=issued.patient_id if issued else None,
                 fingerprint=issued.fingerprint if issued else None,
+                user_id=issued.user_id if issued else None,
             )
         )
-        count += 1
-    return count
+        info = None
+        if issued is not None:
+            info = IssuedCardInfo(
+                uuid=issued.uuid,
+                fhir_server=issued.fhir_server,
+                patient_id=issued.patient_id,
+                user_id=issued.user_id,
+                status=issued.status,
+                fingerprint=issued.fingerprint,
+                issued_at=utc(issued.issued_at),
+            )
+        stored.append(StoredFeedback(item, info, now))
+    return stored
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -115,6 +168,7 @@ def record_card(
     status: str,
     fingerprint: str,
     now: datetime,
+    user_id: str | None = None,
 ) -> None:
     session.add(
         IssuedCard(
@@ -125,8 +179,14 @@ def record_card(
             status=status,
             fingerprint=fingerprint,
             issued_at=now,
+            user_id=user_key(user_id),
         )
     )
+
+
+def user_key(user_id: str | None) -> str | None:
+    """The clinician as stored: the hook's ``context.userId`` (bounded), None when not sent."""
+    return user_id[:USER_ID_MAX] if user_id else None
 
 
 def is_suppressed(
@@ -137,18 +197,53 @@ def is_suppressed(
     fingerprint: str,
     now: datetime,
     days: int,
+    user_id: str | None = None,
+    scope: str = "user",
 ) -> bool:
+    """Whether the latest feedback (by receive time) on this patient's cards, from this clinician
+    (scope ``user``) or anyone (scope ``patient``), dismissed this same assessment within ``days``
+    before ``now``."""
     if days <= 0:
         return False
+    query = select(CardFeedback).where(
+        CardFeedback.fhir_server == fhir_server, CardFeedback.patient_id == patient_id
+    )
+    if scope == "user":
+        key = user_key(user_id)
+        query = query.where(
+            CardFeedback.user_id == key if key is not None else CardFeedback.user_id.is_(None)
+        )
     latest = session.scalars(
-        select(CardFeedback)
-        .where(CardFeedback.fhir_server == fhir_server, CardFeedback.patient_id == patient_id)
-        .order_by(CardFeedback.outcome_timestamp.desc(), CardFeedback.id.desc())
-        .limit(1)
+        query.order_by(CardFeedback.received_at.desc(), CardFeedback.id.desc()).limit(1)
     ).first()
     return (
         latest is not None
         and latest.outcome == "overridden"
         and latest.fingerprint == fingerprint
-        and utc(latest.outcome_timestamp) >= now - timedelta(days=days)
+        and utc(latest.received_at) >= now - timedelta(days=days)
     )
+
+
+FeedbackListener = Callable[["StoredFeedback"], None]
+FEEDBACK_LISTENERS_KEY = "igg4_feedback_listeners"
+
+
+def add_feedback_listener(app: Any, listener: FeedbackListener) -> None:
+    """Call ``listener`` with every feedback item once it is stored (e.g. an accepted referral
+    suggestion moves the worklist row). ``app`` is the Flask application."""
+    app.extensions.setdefault(FEEDBACK_LISTENERS_KEY, []).append(listener)
+
+
+def notify_feedback_listeners(app: Any, stored: Iterable[StoredFeedback]) -> None:
+    """A failing listener is logged (type only) and never fails the feedback request."""
+    listeners = list(app.extensions.get(FEEDBACK_LISTENERS_KEY, []))
+    for entry in stored:
+        for listener in listeners:
+            try:
+                listener(entry)
+            except Exception as exc:
+                log.error(
+                    "feedback listener %s failed: %s",
+                    getattr(listener, "__qualname__", type(listener).__name__),
+                    type(exc).__name__,
+                )

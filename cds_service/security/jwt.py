@@ -5,6 +5,11 @@ on an allow-list with its keys (a JWK Set inline in configuration or fetched fro
 header must name an allow-listed URL of that issuer), ``aud`` = the URL of the endpoint called, ``exp``,
 ``iat`` and ``jti`` required, a bounded lifetime, and each ``jti`` accepted once (replay).
 Signature and claims are checked by joserfc, a maintained JOSE library.
+
+Keys pinned offline: an issuer configured with both an inline ``jwks`` and allowed ``jku`` URLs
+verifies a token that names an allowed ``jku`` with the pinned key whose ``kid`` the token names,
+without fetching (a site without internet access can trust a client whose ``jku`` it cannot reach).
+A ``kid`` that is not pinned is looked up at the ``jku`` as before.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 import requests
+import yaml
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -27,6 +34,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cds_service.db.feedback import SeenJwt
+
+EXAMPLE_ISSUERS = Path(__file__).with_name("issuers")
+SANDBOX_ISSUER_FILE = EXAMPLE_ISSUERS / "cds-hooks-sandbox.yaml"
+
+
+def load_issuers(path: str | Path) -> dict[str, dict[str, Any]]:
+    """A YAML file of ``JWT_ISSUERS`` entries (``{iss: {jwks, jku, jwks_url}}``)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"{path}: a mapping of issuer to its keys is expected")
+    return {str(k): dict(v) for k, v in data.items()}
 
 
 class JwtError(Exception):
@@ -186,24 +204,29 @@ class JwtVerifier:
             raise JwtError("token already used (jti replay)")
         return claims
 
-    def _keys(self, issuer: Issuer, header: Mapping[str, Any], refresh: bool) -> KeySet:
+    def _keys(
+        self, issuer: Issuer, header: Mapping[str, Any], refresh: bool
+    ) -> tuple[KeySet, bool]:
+        """The keys to verify with, and whether they were fetched (so may be refreshed)."""
         jku = header.get("jku")
         if jku is not None:
             if jku not in issuer.jku:
                 raise JwtError("jku not on the issuer's allow-list")
-            return self.fetcher.get(jku, refresh=refresh)
+            if _pinned(issuer.keys, header.get("kid")):
+                assert issuer.keys is not None
+                return issuer.keys, False
+            return self.fetcher.get(jku, refresh=refresh), True
         if issuer.keys is not None:
-            return issuer.keys
+            return issuer.keys, False
         assert issuer.jwks_url is not None
-        return self.fetcher.get(issuer.jwks_url, refresh=refresh)
+        return self.fetcher.get(issuer.jwks_url, refresh=refresh), True
 
     def _decode(self, token: str, issuer: Issuer, header: Mapping[str, Any]) -> dict[str, Any]:
         for refresh in (False, True):  # a kid we do not know yet: the issuer may have rotated keys
-            keys = self._keys(issuer, header, refresh)
+            keys, fetched = self._keys(issuer, header, refresh)
             try:
                 return dict(jwt.decode(token, keys, algorithms=self.algorithms).claims)
             except JoseError as exc:
-                fetched = header.get("jku") is not None or issuer.keys is None
                 if exc.error == "invalid_key_id" and fetched and not refresh:
                     continue
                 raise JwtError("signature not valid for the issuer's keys") from exc
@@ -225,6 +248,11 @@ class JwtVerifier:
             raise JwtError(f"claim check failed: {name}") from exc
         if float(claims["exp"]) - float(claims["iat"]) > self.max_lifetime:
             raise JwtError("token lifetime too long")
+
+
+def _pinned(keys: KeySet | None, kid: Any) -> bool:
+    """Whether the inline (pinned) key set holds the key the token names by ``kid``."""
+    return keys is not None and isinstance(kid, str) and any(k.kid == kid for k in keys.keys)
 
 
 def _bearer(authorization: str | None) -> str:

@@ -70,6 +70,7 @@ class TestEhr:
         grant_filter: Callable[[list[str]], list[str]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        audiences: Iterable[str] = (),
     ) -> None:
         self.upstream = upstream
         self.client_id = client_id
@@ -80,6 +81,9 @@ class TestEhr:
         self.pkce_methods = list(pkce_methods)
         self.token_lifetime_s = token_lifetime_s
         self.grant_filter = grant_filter
+        # Other FHIR bases this EHR authorizes for (``aud``), e.g. an open fixture server whose
+        # ``_services/smart/Launch`` registers launches here (the CDS Hooks sandbox demo).
+        self.audiences = {a.rstrip("/") for a in audiences}
         self.host, self.port = host, port
         self.events: list[dict[str, Any]] = []
         self.launches: dict[str, str] = {}  # launch token -> patient id
@@ -268,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         if q.get("response_type") != "code" or not state:
             return fail("invalid_request")
-        if q.get("aud", "").rstrip("/") != ehr.fhir_base:
+        if q.get("aud", "").rstrip("/") not in {ehr.fhir_base, *ehr.audiences}:
             return fail("invalid_request")  # SMART: aud must be this FHIR server
         if q.get("code_challenge_method") not in ehr.pkce_methods or not q.get("code_challenge"):
             return fail("invalid_request")

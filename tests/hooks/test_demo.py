@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from click.testing import CliRunner
 
@@ -12,15 +13,42 @@ from cds_service.commands.demo import pick_examples
 from .conftest import FIXTURES
 
 
-def test_demo_once_runs_the_three_examples() -> None:
+def test_demo_once_runs_the_three_examples_with_jwt_verification_on() -> None:
     result = CliRunner().invoke(cli, ["demo", "--once", "--port", "0"])
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "JWT verification of CDS clients is OFF" in out
+    assert "JWT verification ON" in out and "is OFF" not in out
     assert "2026-11-24" in out
     assert out.count("curl -s -X POST") == 3
+    assert out.count("-H 'Authorization: Bearer ey") == 3  # signed by the demo issuer
+    assert "open: no token" in out and "fhirAuthorization" not in out
     assert out.count("[ok]") == 3
     assert "demo check passed" in out
+
+
+def test_demo_prints_ready_sandbox_urls() -> None:
+    result = CliRunner().invoke(
+        cli, ["demo", "--once", "--port", "0", "--sandbox-url", "http://127.0.0.1:9999/"]
+    )
+    assert result.exit_code == 0, result.output
+    urls = [w for w in result.output.split() if w.startswith("http://127.0.0.1:9999/?")]
+    assert len(urls) == 3
+    query = parse_qs(urlsplit(urls[0]).query)
+    assert query["patientId"] == ["fx01"]
+    assert query["fhirServiceUrl"][0].endswith("/fhir")
+    assert query["serviceDiscoveryURL"][0].endswith("/cds-services")
+
+
+def test_demo_without_verification_and_behind_a_fhir_token() -> None:
+    result = CliRunner().invoke(
+        cli, ["demo", "--once", "--port", "0", "--no-verify", "--fhir-token", "s3cret"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "JWT verification of CDS clients is OFF" in out
+    assert "bearer token: s3cret" in out and out.count('"access_token":"s3cret"') == 3
+    assert "the sandbox cannot read it" in out
+    assert out.count("[ok]") == 3
 
 
 def test_demo_picks_one_patient_per_status() -> None:

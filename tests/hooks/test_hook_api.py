@@ -303,8 +303,10 @@ def test_candidate_card_content(make_app: Callable[..., Flask]) -> None:
     (card,) = response.json["cards"]
     assert card["indicator"] == "info"
     assert len(card["summary"]) < 140
-    assert "| I1 |" in card["detail"] and "| E11 |" in card["detail"]
-    assert "Observation/h1-igg4-0" in card["detail"]  # evidence cited
+    assert card["detail"].startswith("**Possible candidate.** Serum IgG4: baseline ")
+    assert "**Confirm at the screening visit**" in card["detail"]
+    assert "Open the screening app or the recruiter worklist (links below)" in card["detail"]
+    assert "| I1 |" not in card["detail"]  # the full table is one link away, not on the card
     assert card["source"]["url"] == "https://clinicaltrials.gov/study/NCT05974683"
     assert {r["code"] for r in card["overrideReasons"]} >= {"already-referred", "data-incorrect"}
     worklist, trial, smart = card["links"]
