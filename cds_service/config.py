@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     # context.userId) or "patient" (anyone's dismissal hides it from every clinician).
     "OVERRIDE_SUPPRESS_SCOPE": "user",
     "PREFETCH_OBSERVATIONS_BY_CODE": False,  # narrow the Observation query to the value sets' codes
+    # With PREFETCH_OBSERVATIONS_BY_CODE: fetch the labs read only within a window (E11, E1, E10)
+    # from that window on (plus their undated results), not the whole history (hooks/narrowing.py).
+    "FHIR_NARROW_BY_DATE": True,
     # Cards
     "WORKLIST_BASE_URL": None,  # None: this service's own URL (the worklist blueprint lives here)
     "SMART_LAUNCH_URL": None,  # adds a "smart" link to the card when set

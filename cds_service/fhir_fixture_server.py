@@ -11,7 +11,8 @@ Supports ``GET /metadata``, ``GET /{type}/{id}``, ``GET /{type}?...`` and ``POST
 (form-encoded body, as browser CDS clients send) with ``patient`` /
 ``subject`` / ``individual`` (with or without "Patient/"), ``code`` and ``category`` (token,
 comma-separated OR, ``system|code``, ``code`` or ``system|``), ``_id``, ``status``, ``_include``
-(``Type:param``, e.g. ``MedicationRequest:medication``), ``_count`` and paging by ``Bundle.link``
+(``Type:param``, e.g. ``MedicationRequest:medication``), ``date`` on ``effective[x]`` (prefixes ``eq``,
+``ge``, ``gt``, ``le``, ``lt``; day precision) and ``date:missing``, ``_count`` and paging by ``Bundle.link``
 "next" (``page_size`` is the default and the largest page: real servers cap ``_count`` too).
 ``urn:uuid:`` references of transaction Bundles are rewritten to ``Type/id`` on loading, as a server
 does when it stores a transaction. With a ``token``, every
@@ -127,6 +128,45 @@ def _token_match(
     return False
 
 
+_DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+
+
+def _effective_range(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """(first day, last day) of ``effective[x]`` as ISO dates; None when it is absent."""
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        value = resource.get(key)
+        if isinstance(value, str) and value:
+            day = value[:10]
+            return day, day
+    period = resource.get("effectivePeriod")
+    if isinstance(period, dict) and (period.get("start") or period.get("end")):
+        start, end = (
+            str(period.get("start") or "0001-01-01"),
+            str(period.get("end") or "9999-12-31"),
+        )
+        return start[:10], end[:10]
+    if isinstance(resource.get("effectiveTiming"), dict):
+        return "0001-01-01", "9999-12-31"  # outer limits unknown here: matches any range
+    return None
+
+
+def _date_match(resource: dict[str, Any], name: str, value: str) -> bool:
+    span = _effective_range(resource)
+    if name.endswith(":missing"):
+        return (span is None) == (value == "true")
+    if span is None:
+        return False
+    prefix, day = (value[:2], value[2:]) if value[:2] in _DATE_PREFIXES else ("eq", value)
+    first, last = span
+    return {
+        "eq": first <= day <= last,
+        "ge": last >= day,
+        "gt": last > day,
+        "le": first <= day,
+        "lt": first < day,
+    }[prefix]
+
+
 class _Index:
     def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
         self.by_type: dict[str, dict[str, dict[str, Any]]] = {}
@@ -148,6 +188,8 @@ class _Index:
             elif base == "status":
                 statuses = set(value.split(","))
                 found = [r for r in found if r.get("status") in statuses]
+            elif base == "date":
+                found = [r for r in found if _date_match(r, name, value)]
             elif base in ("code", "category"):
                 wanted = _tokens(value)
                 fields = _CODE_FIELDS if base == "code" else ("category",)
@@ -275,14 +317,17 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: dict[str, Any] | None, extra: dict[str, str] | None = None
     ) -> None:
         payload = orjson.dumps(body) if body is not None else b""
-        self.send_response(status)
-        if body is not None:
-            self.send_header("Content-Type", FHIR_JSON)
-        self.send_header("Content-Length", str(len(payload)))
-        for key, value in {**CORS_HEADERS, **(extra or {})}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            if body is not None:
+                self.send_header("Content-Type", FHIR_JSON)
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in {**CORS_HEADERS, **(extra or {})}.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its deadline)
+            self.close_connection = True
 
     def _read_body(self) -> bytes | None:
         """The request body, always read whole so the next request on this connection starts

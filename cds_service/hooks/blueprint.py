@@ -21,6 +21,7 @@ from cds_service.hooks.cards import (
     screening_card,
 )
 from cds_service.hooks.gather import gather
+from cds_service.hooks.narrowing import observation_plan
 from cds_service.hooks.referral import accepted_referrals
 from cds_service.hooks.state import HookState, get_state, notify_listeners, notify_referral
 from cds_service.hooks.suppression import (
@@ -34,6 +35,7 @@ from cds_service.hooks.suppression import (
 from cds_service.hooks.templates import FHIR_ID
 from cds_service.security import JwtError
 from fhir_mappings.summary import handoff
+from fhir_mappings.valuesets import default_valuesets
 
 log = logging.getLogger("igg4_cds.hooks")
 
@@ -200,6 +202,9 @@ def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str |
 def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
     patient_id, user_id, server, token = _validated(body)
     config = state.config
+    plan = None
+    if config["PREFETCH_OBSERVATIONS_BY_CODE"] and config["FHIR_NARROW_BY_DATE"]:
+        plan = observation_plan(patient_id, _as_of(state), state.params, default_valuesets())
     got = gather(
         patient_id=patient_id,
         prefetch=body.get("prefetch"),
@@ -209,6 +214,7 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         allowlist=state.allowlist,
         limits=state.limits,
         session=state.http,
+        observation_plan=plan,
     )
     note = f"prefetched={got.prefetched} fetched={got.fetched} rejected={len(got.rejected)}"
     if got.precondition:

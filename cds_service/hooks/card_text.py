@@ -102,12 +102,17 @@ MESSAGES: dict[str, str] = {
     "{count} criterion unknown",
     "summary.needs-review.other": "May be eligible for IgG4-RD trial {trial} (low-dose MMF): "
     "{count} criteria unknown",
+    "summary.needs-review.unread.one": "May be eligible for IgG4-RD trial {trial}: "
+    "{count} criterion unknown, EHR data not all read",
+    "summary.needs-review.unread.other": "May be eligible for IgG4-RD trial {trial}: "
+    "{count} criteria unknown, EHR data not all read",
     "summary.ineligible": "Not eligible for IgG4-RD trial {trial}: {criteria}",
     # the IgG4 course line
     "course.intro": "Serum IgG4: {points}",
     "course.point": "{label} {value} ({date})",
     "course.unit": "{value} mg/L",
     "course.none": "No readable serum IgG4 result on record.",
+    "course.unread": "Serum IgG4 results: not read from the EHR, so not known here.",
     "course.missing": "no {label} result",
     "point.baseline": "baseline",
     "point.nadir": "nadir",
@@ -141,6 +146,7 @@ MESSAGES: dict[str, str] = {
     # why a resource type was not read
     "unread.timeout": "not read in time (the FHIR server was too slow)",
     "unread.unauthorized": "access refused by the FHIR server",
+    "unread.too-large": "too large to read here (the service's size or page limits)",
     "unread.other": "could not be read",
     # the card said instead of silence when the screening could not run
     "incomplete.summary": "IgG4-RD trial {trial} screening could not be completed",

@@ -15,6 +15,7 @@ The words live in ``card_text`` as templates with named values.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -129,7 +130,7 @@ def undecided(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 # ---- summary -----------------------------------------------------------------------------------
 
 
-def summary(assessment: dict[str, Any]) -> str:
+def summary(assessment: dict[str, Any], unread: Mapping[str, str] | None = None) -> str:
     """Plain text under 140 characters: the verdict and what the clinician has to do."""
     status = assessment["status"]
     if status == "candidate":
@@ -137,7 +138,8 @@ def summary(assessment: dict[str, Any]) -> str:
         text = plain(plural("summary.candidate", count), trial=TRIAL_ID, count=count)
     elif status == "needs-review":
         count = len(undecided(assessment))
-        text = plain(plural("summary.needs-review", count), trial=TRIAL_ID, count=count)
+        key = "summary.needs-review.unread" if unread else "summary.needs-review"
+        text = plain(plural(key, count), trial=TRIAL_ID, count=count)
     else:
         names = [f"{c.get('id')} {criterion_name(c)}" for c in ruling_out(assessment)]
         text = plain("summary.ineligible", trial=TRIAL_ID, criteria=", ".join(names) or "-")
@@ -164,7 +166,7 @@ def _value(point: dict[str, Any]) -> str:
     return prefix + number(point.get("value"))
 
 
-def igg4_course(assessment: dict[str, Any]) -> Markdown:
+def igg4_course(assessment: dict[str, Any], unread: Mapping[str, str] | None = None) -> Markdown:
     """'Serum IgG4: baseline 2,600 (2022-03-01) -> nadir 380 (...) -> current 1,300 mg/L (...),
     back at or above the re-elevation line of 780 mg/L (30% of baseline, rule ...).'"""
     igg4 = assessment.get("igg4") if isinstance(assessment.get("igg4"), dict) else {}
@@ -173,7 +175,7 @@ def igg4_course(assessment: dict[str, Any]) -> Markdown:
     points = {k: _point(igg4, k) for k in keys}
     present = [k for k in keys if points[k] is not None]
     if not present:
-        return md("course.none")
+        return md("course.unread" if "Observation" in (unread or {}) else "course.none")
     shown: list[str] = []
     for key in present:
         point = points[key]
@@ -264,7 +266,7 @@ def _unread_section(unread: Mapping[str, str]) -> _Section | None:
         return None
     items = []
     for rtype, kind in unread.items():
-        why = kind if kind in ("timeout", "unauthorized") else "other"
+        why = kind if kind in ("timeout", "unauthorized", "too-large") else "other"
         what = RESOURCE_NAMES.get(rtype, rtype)
         items.append(
             md(
@@ -276,6 +278,11 @@ def _unread_section(unread: Mapping[str, str]) -> _Section | None:
     return _Section(md("section.unread"), items, [md("unread.after")])
 
 
+# The engine's data issue for a resource type that could not be read ("Observation: could not be
+# read (...)"): the card says that in its own section, not as "a result that could not be used".
+_UNREAD_ISSUE = re.compile(r"[A-Z][A-Za-z]+: could not be read \(")
+
+
 def detail(
     assessment: dict[str, Any],
     *,
@@ -285,7 +292,7 @@ def detail(
 ) -> str:
     """CommonMark, at most ``DETAIL_MAX`` characters (see the module docstring)."""
     status = str(assessment.get("status"))
-    head = Markdown(f"**{md(f'verdict.{status}')}.** {igg4_course(assessment)}")
+    head = Markdown(f"**{md(f'verdict.{status}')}.** {igg4_course(assessment, unread)}")
     sections: list[_Section] = []
     unread_section = _unread_section(unread or {})
     if unread_section:
@@ -310,7 +317,7 @@ def detail(
                 )
             )
     tail: list[str] = []
-    issues = assessment.get("dataIssues") or []
+    issues = [i for i in assessment.get("dataIssues") or [] if not _UNREAD_ISSUE.match(str(i))]
     if issues:
         tail.append(md(plural("issues", len(issues)), count=len(issues)))
     if links:  # links, not a markdown link: a click in the detail would leave the EHR's page
@@ -364,7 +371,7 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
         )
     card: dict[str, Any] = {
         "uuid": ctx.card_uuid,
-        "summary": summary(assessment),
+        "summary": summary(assessment, ctx.unread),
         "detail": detail(
             assessment,
             unread=ctx.unread,

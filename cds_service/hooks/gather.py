@@ -26,8 +26,12 @@ from cds_service.fhir_client import (
     FhirLimits,
     dedupe,
 )
+from cds_service.hooks.narrowing import ObservationPlan
 from cds_service.hooks.prefetch import check_prefetch
 from cds_service.hooks.templates import FHIR_ID, resource_type
+
+OBSERVATIONS_KEY = "observations"  # the template key a narrowing plan replaces when fetched
+UNDATED_KEY = "observations-undated"
 
 
 @dataclass(slots=True)
@@ -52,7 +56,10 @@ def gather(
     allowlist: Allowlist,
     limits: FhirLimits,
     session: requests.Session | None = None,
+    observation_plan: ObservationPlan | None = None,
 ) -> Gathered:
+    """``observation_plan``: the date-narrowed Observation searches (``narrowing``) to run instead
+    of the ``observations`` template when it has to be fetched."""
     check = check_prefetch(prefetch, templates, patient_id)
     out = Gathered(prefetched=len(check.satisfied), rejected=check.rejected)
     collected = [r for key in templates for r in check.satisfied.get(key, [])]
@@ -75,10 +82,15 @@ def gather(
     try:
         deadline = client.deadline()  # one budget for every request of this hook call
         if wanted:
-            results = client.fetch_many(wanted, deadline)
+            searches, parts = _searches(wanted, observation_plan)
+            results = client.fetch_many(searches, deadline)
+            if observation_plan is not None and _refused(results.get(UNDATED_KEY)):
+                # the server does not take date:missing: ask for those codes without a date bound
+                again = client.fetch_many({UNDATED_KEY: observation_plan.unbounded}, deadline)
+                results[UNDATED_KEY] = again[UNDATED_KEY]
             out.fetched = len(wanted)
             for key in templates:
-                result = results.get(key)
+                result = _merged(parts.get(key, [key]), results)
                 if isinstance(result, FhirError):
                     if key not in check.missing:
                         continue  # sent as null (no data): the client's word stands
@@ -104,6 +116,39 @@ def gather(
             client.close()
     out.resources = dedupe(collected)
     return out
+
+
+def _searches(
+    wanted: dict[str, str], plan: ObservationPlan | None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Search key -> query (the wanted templates, the Observations narrowed when a plan says so),
+    and the search keys that make up a template key when there are several."""
+    if plan is None or OBSERVATIONS_KEY not in wanted:
+        return dict(wanted), {}
+    searches = {k: q for k, q in wanted.items() if k != OBSERVATIONS_KEY}
+    searches[OBSERVATIONS_KEY] = plan.history
+    searches.update(plan.windowed)
+    searches[UNDATED_KEY] = plan.undated
+    return searches, {OBSERVATIONS_KEY: [OBSERVATIONS_KEY, *plan.windowed, UNDATED_KEY]}
+
+
+def _merged(
+    parts: list[str], results: dict[str, list[dict[str, Any]] | FhirError]
+) -> list[dict[str, Any]] | FhirError | None:
+    """A template key's resources from its searches (one, or the narrowed Observation ones); the
+    first failure when any of them failed (a part of the record is not the record)."""
+    found: list[dict[str, Any]] = []
+    for part in parts:
+        result = results.get(part)
+        if isinstance(result, FhirError):
+            return result
+        found.extend(result or [])
+    return found if any(part in results for part in parts) else None
+
+
+def _refused(result: object) -> bool:
+    """A search the server rejected as such (a modifier it does not support), not a failure."""
+    return isinstance(result, FhirError) and result.status in (400, 422, 501)
 
 
 def unresolved_medications(resources: list[dict[str, Any]]) -> list[str]:
