@@ -1,24 +1,39 @@
 """A small, defensive FHIR R4 REST client for the hook (and the population screen).
 
 - Only base URLs on an allow-list are ever contacted: a CDS client's ``fhirServer`` is untrusted
-  input (no SSRF); ``Bundle.link`` "next" pages and redirects off that base are refused.
-- One time budget for all requests of a call, searches run in parallel, every page followed.
-- Response bodies over a size limit are refused while streaming, before they are parsed.
+  input (no SSRF). Every URL fetched (reads, searches, ``Bundle.link`` "next" pages) is put in
+  canonical form, dot segments resolved, and must stay under the normalised base
+  (``cds_service.fhir_url``); redirects are not followed.
+- One wall-clock deadline for all requests of a call, slow bodies included: when it passes, the
+  sockets of the requests still running are shut down (``Deadline``), so no thread or connection
+  outlives the call (a server that sends one byte every half second cannot hold a thread).
+- Searches run in parallel, every page followed; response bodies over a size limit and records
+  over a resource count are refused while streaming, before they are parsed.
 - The bearer token is sent and never stored or logged; errors carry no patient data.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
+import socket
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import orjson
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from cds_service.fhir_url import FhirUrlError, canonical_url, is_under, normalize_fhir_server
 
 ErrorKind = Literal[
     "not-allowed", "unauthorized", "unreachable", "timeout", "http-error", "malformed", "too-large"
@@ -58,6 +73,7 @@ class FhirLimits:
     max_pages: int = 100  # per search
     max_workers: int = 6
     page_size: int | None = 200  # _count added to searches that do not set it
+    max_resources: int | None = None  # for every search of one client together
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> FhirLimits:
@@ -67,23 +83,11 @@ class FhirLimits:
             max_pages=int(config["FHIR_MAX_PAGES"]),
             max_workers=int(config["FHIR_MAX_WORKERS"]),
             page_size=config.get("FHIR_PAGE_SIZE"),
+            max_resources=config.get("MAX_RESOURCES_PER_PATIENT"),
         )
 
 
-def normalize_base(url: str) -> str:
-    """``scheme://host[:port]/path`` with a lower-case scheme and host and no trailing slash."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("not an http(s) URL")
-    if parts.username or parts.password:
-        raise ValueError("credentials in URL")
-    default_port = {"http": 80, "https": 443}[parts.scheme.lower()]
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port in (None, default_port) else f"{host}:{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+normalize_base = normalize_fhir_server  # the name the screen and older callers use
 
 
 class Allowlist:
@@ -105,17 +109,155 @@ class Allowlist:
 
 
 class Deadline:
+    """One wall-clock time budget for every request of a call.
+
+    Per-read socket timeouts cannot bound a body that trickles in one byte at a time, so the
+    connections in use under a deadline are tracked (``_DeadlinePool``), and when it passes the
+    watchdog thread (or ``expire()``) shuts their sockets down: every blocked read returns at once,
+    and the threads doing them finish.
+    """
+
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._open: set[Any] = set()  # urllib3 connections
+        self._expired = False
+        self._scheduled = False
 
     def remaining(self) -> float:
         return self.end - time.monotonic()
 
+    @property
+    def expired(self) -> bool:
+        return self._expired
+
     def check(self) -> float:
         left = self.remaining()
-        if left <= 0:
+        if left <= 0 or self._expired:
             raise FhirError("timeout", "time budget spent")
         return left
+
+    def track(self, conn: Any) -> None:
+        with self._lock:
+            if not self._expired:
+                self._open.add(conn)
+                if not self._scheduled:
+                    self._scheduled = True
+                    _WATCHDOG.schedule(self)
+                return
+        _shut(conn)
+
+    def untrack(self, conn: Any) -> None:
+        with self._lock:
+            self._open.discard(conn)
+
+    def expire(self) -> None:
+        """The budget is spent: shut every connection still in use under it."""
+        with self._lock:
+            self._expired = True
+            conns, self._open = list(self._open), set()
+        for conn in conns:
+            _shut(conn)
+
+
+def _shut(conn: Any) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # wakes a thread blocked in recv; urllib3 then closes
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """Expires deadlines that have connections in use, at their end. One thread, started when a
+    deadline is scheduled and ended when none is left."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()
+        self._running = False
+
+    def schedule(self, deadline: Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.end, next(self._order), deadline))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._heap:
+                    self._running = False
+                    return
+                end, _, deadline = self._heap[0]
+                delay = end - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()  # the deadline of the request this thread is making
+
+
+def _current_deadline() -> Deadline | None:
+    deadline: Deadline | None = getattr(_current, "deadline", None)
+    return deadline
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        deadline = _current_deadline()
+        if deadline is not None and deadline.expired:  # connected just after the end
+            _shut(self)
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        deadline = _current_deadline()
+        if deadline is not None and deadline.expired:
+            _shut(self)
+
+
+class _DeadlinePool(HTTPConnectionPool):
+    """A connection taken from the pool is tracked by the deadline of the thread's request
+    until it is given back (after the body is read, or on error)."""
+
+    ConnectionCls = _TrackedHTTPConnection
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        deadline = _current_deadline()
+        if deadline is not None:
+            deadline.track(conn)
+        return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        deadline = _current_deadline()
+        if deadline is not None and conn is not None:
+            deadline.untrack(conn)
+        super()._put_conn(conn)
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+    _get_conn = _DeadlinePool._get_conn
+    _put_conn = _DeadlinePool._put_conn
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlinePool,
+            "https": _DeadlineHTTPSPool,
+        }
 
 
 class FhirClient:
@@ -132,10 +274,12 @@ class FhirClient:
     ) -> None:
         if not allowlist.allows(base_url):
             raise FhirError("not-allowed", "FHIR server is not on the allow-list")
-        self.base = normalize_base(base_url)
+        self.base = normalize_fhir_server(base_url)
         self.limits = limits or FhirLimits()
         self._token = token
         self._session = session or new_session(self.limits.max_workers)
+        self._count_lock = threading.Lock()
+        self._resources = 0  # fetched by every search of this client (MAX_RESOURCES_PER_PATIENT)
 
     def close(self) -> None:
         self._session.close()
@@ -151,41 +295,47 @@ class FhirClient:
     def url_for(self, relative: str) -> str:
         return f"{self.base}/{relative.lstrip('/')}"
 
-    def _on_base(self, url: str) -> bool:
+    def on_base(self, url: str) -> str:
+        """The canonical form of ``url`` (dot segments resolved), which must lie under the base;
+        FhirError ``not-allowed`` otherwise. What is checked is what is fetched."""
         try:
-            target = normalize_base(url.split("?", 1)[0])
-        except ValueError:
-            return False
-        return target == self.base or target.startswith(self.base + "/")
+            target = canonical_url(url)
+        except FhirUrlError as exc:
+            raise FhirError("not-allowed", f"unusable URL: {exc}") from exc
+        if not is_under(target, self.base):
+            raise FhirError("not-allowed", "URL off the FHIR server's base")
+        return target
 
     def get_json(self, url: str, deadline: Deadline) -> dict[str, Any]:
         """GET one absolute URL on this server, within the deadline and the size limit."""
-        if not self._on_base(url):
-            raise FhirError("not-allowed", "URL off the FHIR server's base")
+        target = self.on_base(url)
         left = deadline.check()
         headers = {"Accept": FHIR_JSON}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        _current.deadline = deadline
         try:
-            response = self._session.get(
-                url,
-                headers=headers,
-                timeout=(min(left, 5.0), left),
-                stream=True,
-                allow_redirects=False,  # a redirect could leave the allow-listed base
-            )
-        except requests.Timeout as exc:
-            raise FhirError("timeout", "FHIR server did not answer in time") from exc
-        except requests.RequestException as exc:
-            raise FhirError("unreachable", type(exc).__name__) from exc
-        with response:
-            status = response.status_code
-            if status in (401, 403):
-                raise FhirError("unauthorized", f"HTTP {status}", status)
-            if status != 200:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-                raise FhirError("http-error", f"HTTP {status}", status, wait)
-            body = self._read_body(response, deadline)
+            try:
+                response = self._session.get(
+                    target,
+                    headers=headers,
+                    timeout=(min(left, 5.0), left),
+                    stream=True,
+                    allow_redirects=False,  # a redirect could leave the allow-listed base
+                )
+            except requests.RequestException as exc:
+                raise _request_error(exc, deadline) from exc
+            with response:
+                status = response.status_code
+                if status in (401, 403):
+                    raise FhirError("unauthorized", f"HTTP {status}", status)
+                if status != 200:
+                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    raise FhirError("http-error", f"HTTP {status}", status, wait)
+                body = self._read_body(response, deadline)
+        finally:
+            _current.deadline = None
+        deadline.check()  # a body cut short by the deadline must never be parsed as complete
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -209,8 +359,7 @@ class FhirClient:
                 chunks.append(chunk)
                 deadline.check()
         except requests.RequestException as exc:
-            kind: ErrorKind = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
-            raise FhirError(kind, type(exc).__name__) from exc
+            raise _request_error(exc, deadline) from exc
         return b"".join(chunks)
 
     def read(self, relative: str, deadline: Deadline | None = None) -> dict[str, Any]:
@@ -246,9 +395,21 @@ class FhirClient:
             if pages > self.limits.max_pages:
                 raise FhirError("too-large", "more pages than the configured limit")
             bundle = self.get_json(url, deadline)
-            resources.extend(bundle_resources(bundle))
+            found = bundle_resources(bundle)
+            self._count(len(found))
+            resources.extend(found)
             url = next_link(bundle, url)
         return resources
+
+    def _count(self, n: int) -> None:
+        limit = self.limits.max_resources
+        if limit is None:
+            return
+        with self._count_lock:
+            self._resources += n
+            over = self._resources > limit
+        if over:
+            raise FhirError("too-large", f"more than {limit} resources (MAX_RESOURCES_PER_PATIENT)")
 
     def fetch(self, relative: str, deadline: Deadline) -> list[dict[str, Any]]:
         """A search (``Type?...``) or a read (``Type/id``) as a list of resources."""
@@ -273,7 +434,9 @@ class FhirClient:
         )
         try:
             futures = {pool.submit(self.fetch, q, deadline): key for key, q in queries.items()}
-            done, _ = wait(futures, timeout=max(deadline.remaining(), 0))
+            done, pending = wait(futures, timeout=max(deadline.remaining(), 0))
+            if pending:
+                deadline.expire()  # their sockets are shut: the threads end now, not later
             for future, key in futures.items():
                 if future not in done:
                     results[key] = FhirError("timeout", "time budget spent")
@@ -300,10 +463,16 @@ def new_session(pool_size: int) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2))
+    adapter = _DeadlineAdapter(pool_connections=2, pool_maxsize=max(pool_size, 2))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def _request_error(exc: requests.RequestException, deadline: Deadline) -> FhirError:
+    if deadline.expired or isinstance(exc, requests.Timeout):
+        return FhirError("timeout", "FHIR server did not answer in time")
+    return FhirError("unreachable", type(exc).__name__)
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

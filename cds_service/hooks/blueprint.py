@@ -13,6 +13,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request
 
 from cds_service.eligibility import assess_resources
+from cds_service.fhir_url import FhirUrlError, normalize_fhir_server
 from cds_service.hooks import HOOK, SERVICE_ID
 from cds_service.hooks.cards import (
     CardContext,
@@ -178,9 +179,7 @@ def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str |
     if not isinstance(patient_id, str) or not FHIR_ID.fullmatch(patient_id):
         raise RequestProblem(400, "bad-request", "context.patientId must be a FHIR id")
     user_id = context.get("userId") if isinstance(context.get("userId"), str) else None
-    server = body.get("fhirServer")
-    if server is not None and not isinstance(server, str):
-        raise RequestProblem(400, "bad-request", "fhirServer must be a URL")
+    server = _fhir_server(body.get("fhirServer"))
     auth = body.get("fhirAuthorization")
     token = None
     if auth is not None:
@@ -197,6 +196,19 @@ def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str |
     if prefetch is not None and not isinstance(prefetch, dict):
         raise RequestProblem(400, "bad-request", "prefetch must be an object")
     return patient_id, user_id, server, token
+
+
+def _fhir_server(raw: Any) -> str | None:
+    """fhirServer in its one spelling (it keys suppression and the worklist, and is checked
+    against the allow-list in that form); None when absent or blank."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str):
+        raise RequestProblem(400, "bad-request", "fhirServer must be a URL")
+    try:
+        return normalize_fhir_server(raw)
+    except FhirUrlError as exc:
+        raise RequestProblem(400, "bad-request", f"fhirServer is not usable: {exc}") from exc
 
 
 def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:

@@ -11,6 +11,7 @@ import orjson
 from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from cds_service.fhir_url import FhirUrlError, server_key
 from cds_service.worklist import accounts, manual, store
 from cds_service.worklist.auth import csrf_ok, current_user, require_roles, setting, user
 from cds_service.worklist.db import db
@@ -258,7 +259,10 @@ def assess() -> Response:
         raise ApiError(422, "invalid-bundle", str(exc)) from None
     added = None
     if request.args.get("add", "").lower() in ("1", "true", "yes"):
-        server = (request.args.get("server") or manual.MANUAL_SERVER)[:500]
+        try:
+            server = server_key(request.args.get("server") or "") or manual.MANUAL_SERVER
+        except FhirUrlError as exc:
+            raise ApiError(400, "bad-request", f"server is not usable: {exc}") from None
         row_id = store.record_assessment(
             db(),
             fhir_server=server,

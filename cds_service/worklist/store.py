@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from cds_service.db import utc
+from cds_service.fhir_url import FhirUrlError, server_key
 from cds_service.worklist.models import (
     AssessmentRecord,
     AuditEvent,
@@ -163,7 +164,7 @@ def record_assessment(
     """
     status, as_of = _validate(assessment, source)
     pid = patient_id_of(assessment)
-    server = fhir_server.rstrip("/")
+    server = server_key(fhir_server)  # one spelling per server (FhirUrlError, a ValueError)
     summary = None
     if isinstance((handoff or {}).get("patient"), dict):
         summary = PatientSummary.from_dict((handoff or {})["patient"])
@@ -284,9 +285,13 @@ def record_if_relevant(
 
 
 def find_patient_row(session: Session, fhir_server: str, patient_id: str) -> FlaggedPatient | None:
+    try:
+        server = server_key(fhir_server)
+    except FhirUrlError:
+        return None
     return session.execute(
         select(FlaggedPatient).where(
-            FlaggedPatient.fhir_server == fhir_server.rstrip("/"),
+            FlaggedPatient.fhir_server == server,
             FlaggedPatient.patient_id == patient_id,
         )
     ).scalar_one_or_none()
@@ -333,7 +338,7 @@ def record_referral(
     recruiter's workflow state."""
     if via not in REFERRAL_VIAS:
         raise ValueError(f"via must be one of {REFERRAL_VIAS}")
-    server = fhir_server.rstrip("/")
+    server = server_key(fhir_server)
     referral = Referral(
         fhir_server=server,
         patient_id=patient_id[:64],

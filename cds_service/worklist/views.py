@@ -23,6 +23,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from cds_service.fhir_url import FhirUrlError, server_key
 from cds_service.worklist import accounts, manual, oidc, store
 from cds_service.worklist.auth import (
     Throttled,
@@ -354,10 +355,13 @@ def assess_add() -> Reply:
         result = manual.assess_upload(current_app, bundle, _as_of(request.form.get("as_of")))
     except manual.UploadError as exc:
         abort(422, str(exc))
-    server = request.form.get("server", "").strip() or manual.MANUAL_SERVER
+    try:
+        server = server_key(request.form.get("server", "")) or manual.MANUAL_SERVER
+    except FhirUrlError as exc:
+        abort(400, f"The FHIR server is not usable: {exc}.")
     row_id = store.record_assessment(
         db(),
-        fhir_server=server[:500],
+        fhir_server=server,
         assessment=result,
         source="manual",
         display_name=manual.display_name(bundle),

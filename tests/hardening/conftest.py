@@ -1,0 +1,62 @@
+"""Fixtures of the hardening tests (issue 10): an app factory like the hook tests', and a fresh
+database per test on SQLite and, where the server runs, PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+
+from cds_service.app import create_app
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+AS_OF = "2026-11-24"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., Flask]:
+    """An application on a fresh SQLite file; JWT verification off unless the test turns it on."""
+
+    def factory(**overrides: Any) -> Flask:
+        config: dict[str, Any] = {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/cds-{uuid.uuid4().hex[:8]}.db",
+            "JWT_VERIFY": False,
+            "IGG4_AS_OF": AS_OF,
+            "SECRET_KEY": "hardening-tests-" + "k" * 32,
+            "TESTING": True,
+        }
+        config.update(overrides)
+        return create_app(config)
+
+    return factory
+
+
+def _postgres_database() -> Iterator[str]:
+    name = f"igg4_harden_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: skip, said clearly
+        admin.dispose()
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {type(exc).__name__}")
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, then a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/db-{uuid.uuid4().hex[:8]}.db"
+    else:
+        yield from _postgres_database()
