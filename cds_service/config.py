@@ -20,7 +20,11 @@ import yaml
 ENV_PREFIX = "IGG4_CDS_"
 
 DEFAULTS: dict[str, Any] = {
-    # Database (cds_service.db). None: a SQLite file in the Flask instance folder.
+    # Where the service keeps its files when no other place is configured (the SQLite database,
+    # a generated secret key). None: Flask's instance folder (./instance in a checkout, or
+    # <prefix>/var/cds_service.app-instance when installed). Must be writable by the service.
+    "INSTANCE_PATH": None,
+    # Database (cds_service.db). None: a SQLite file in the instance folder.
     "DATABASE_URL": None,
     "DATABASE_AUTO_UPGRADE": True,  # apply Alembic migrations at start-up
     # FHIR servers this service may call. fhirServer in a hook request is untrusted (no SSRF):
@@ -31,6 +35,12 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_PAGES": 100,  # per search (Bundle.link "next" pages)
     "FHIR_MAX_WORKERS": 6,  # parallel searches per hook call
     "FHIR_PAGE_SIZE": 200,  # _count sent with every search
+    # Input limits (cds_service.limits): a request over one is refused with 413 and a message
+    # naming the setting. A 5,000-Observation prefetch is about 4 MiB.
+    "MAX_REQUEST_BYTES": 16 * 1024 * 1024,  # a hook call's body (and any request without a limit)
+    "FEEDBACK_MAX_BYTES": 256 * 1024,  # a feedback call's body
+    "FEEDBACK_MAX_ITEMS": 100,  # feedback entries in one call
+    "MAX_RESOURCES_PER_PATIENT": 20_000,  # prefetch, fetched for one hook, or an uploaded Bundle
     # What the hook answers when data it needs cannot be had from an allowed fhirServer that failed
     # (unreachable, 401/403, timeout, 5xx, malformed): "card" (a card saying the check could not be
     # completed) or "412". A request that cannot be served at all (no usable fhirServer and missing
@@ -64,8 +74,10 @@ DEFAULTS: dict[str, Any] = {
     "JWT_ALGORITHMS": ["ES384", "RS384"],
     "JWT_LEEWAY_S": 60,
     "JWT_MAX_LIFETIME_S": 600,  # exp - iat; CDS Hooks asks for short-lived tokens (5 minutes)
-    "JWT_AUDIENCE": None,  # None: the URL of the endpoint being called, as seen by this service
-    "PUBLIC_BASE_URL": None,  # e.g. "https://cds.example.org" when behind a proxy
+    # The audience a client's JWT must name: JWT_AUDIENCE, else PUBLIC_BASE_URL + the endpoint's
+    # path. One of them is required when JWT_VERIFY is on (never taken from the Host header).
+    "JWT_AUDIENCE": None,
+    "PUBLIC_BASE_URL": None,  # the URL EHRs call, e.g. "https://cds.example.org"
     "JWKS_CACHE_S": 300,
     "CORS_ORIGINS": "*",
 }
@@ -143,17 +155,24 @@ def validate(config: dict[str, Any]) -> None:
         config["FHIR_SERVER_ALLOWLIST"] = [s for s in allow.replace(",", " ").split() if s]
     as_of = config.get("IGG4_AS_OF")
     if isinstance(as_of, str):
-        config["IGG4_AS_OF"] = date.fromisoformat(as_of)
-    elif as_of is not None and not isinstance(as_of, date):
-        raise ValueError("IGG4_AS_OF must be a date YYYY-MM-DD")
+        as_of = config["IGG4_AS_OF"] = date.fromisoformat(as_of)
+    if as_of is not None and not (
+        isinstance(as_of, date) and date(1900, 1, 1) <= as_of <= date(2999, 12, 31)
+    ):
+        raise ValueError("IGG4_AS_OF must be a date YYYY-MM-DD between 1900-01-01 and 2999-12-31")
     positive = (
         "FHIR_TIME_BUDGET_S",
         "FHIR_MAX_RESPONSE_BYTES",
         "FHIR_MAX_PAGES",
         "FHIR_MAX_WORKERS",
+        "MAX_REQUEST_BYTES",
+        "FEEDBACK_MAX_BYTES",
+        "FEEDBACK_MAX_ITEMS",
+        "MAX_RESOURCES_PER_PATIENT",
     )
     for key in positive:
-        if not isinstance(config[key], int | float) or config[key] <= 0:
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             raise ValueError(f"{key} must be a positive number")
     from fhir_mappings.summary import MrnRule
 

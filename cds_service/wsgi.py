@@ -11,4 +11,8 @@ from cds_service.app import create_app
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-app = create_app()
+try:
+    app = create_app()
+except ValueError as exc:  # a configuration error: said in one line, and the worker stops
+    logging.getLogger("igg4_cds").critical("configuration error: %s", exc)
+    raise SystemExit(2) from None

@@ -211,17 +211,24 @@ def to_decimal(value: Any) -> Decimal | None:
     """A JSON number as an exact Decimal (floats via their shortest repr: 1.4 -> Decimal('1.4'))."""
     if isinstance(value, bool) or value is None:
         return None
+    number: Decimal
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
+        number = Decimal(value)
+    elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return None
-        return Decimal(repr(value))
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, str):
+        number = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str):
         try:
-            return Decimal(value.strip())
+            number = Decimal(value.strip())
         except ArithmeticError:
             return None
-    return None
+    else:
+        return None
+    # "NaN", "Infinity" and 1e999 are not results (and would not survive conversion to JSON)
+    return number if number.is_finite() and abs(number) < _MAX_MAGNITUDE else None
+
+
+_MAX_MAGNITUDE = Decimal("1e100")

@@ -75,6 +75,10 @@ def assess(as_of: date | None, params_path: str | None, as_json: bool, bundle: P
         assessment = assess_bundle(data, as_of=as_of, params=params)
     except BundleError as exc:
         _fail(f"{bundle}: {exc}")
+    except Exception as exc:  # an engine bug on this input: one line, never a traceback
+        _fail(
+            f"{bundle}: could not be assessed (internal error {type(exc).__name__}; please report)"
+        )
     if as_json:
         click.echo(orjson.dumps(assessment.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

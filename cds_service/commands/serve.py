@@ -47,7 +47,11 @@ def serve(host: str, port: int, config_file: Path | None, workers: int, threads:
         overrides["CONFIG_FILE"] = str(config_file.resolve())
         os.environ["IGG4_CDS_CONFIG"] = overrides["CONFIG_FILE"]
     # Migrate and validate the configuration once, before the workers start.
-    first = create_app(overrides)
+    try:
+        first = create_app(overrides)
+    except ValueError as exc:  # a configuration error: one line, exit status 2
+        click.echo(f"igg4-cds serve: error: {exc}", err=True)
+        raise SystemExit(2) from None
     overrides["DATABASE_URL"] = first.config["DATABASE_URL"]
     overrides["DATABASE_AUTO_UPGRADE"] = False
     first.extensions["igg4_db"]["engine"].dispose()

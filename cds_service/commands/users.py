@@ -25,7 +25,7 @@ def _session(database_url: str | None, config: str | None) -> Iterator[Session]:
         overrides["DATABASE_URL"] = database_url
     if config:
         overrides["CONFIG_FILE"] = config
-    app = create_app(overrides)
+    app = create_app(overrides, serving=False)
     with session_factory(app)() as session:
         yield session
 

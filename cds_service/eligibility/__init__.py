@@ -10,16 +10,24 @@ Public API::
 Pure: no HTTP, no database, no logging of patient data.
 """
 
-from cds_service.eligibility.api import BundleError, assess_bundle, assess_resources
+from cds_service.eligibility.api import (
+    AsOfError,
+    BundleError,
+    assess_bundle,
+    assess_resources,
+    check_as_of,
+)
 from cds_service.eligibility.assessment import Assessment, CriterionResult
 from cds_service.eligibility.params import Params, load_params
 
 __all__ = [
+    "AsOfError",
     "Assessment",
     "BundleError",
     "CriterionResult",
     "Params",
     "assess_bundle",
     "assess_resources",
+    "check_as_of",
     "load_params",
 ]

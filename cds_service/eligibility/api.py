@@ -23,6 +23,25 @@ class BundleError(ValueError):
     """The input is not a Bundle of exactly one patient's data; the message says what is wrong."""
 
 
+class AsOfError(BundleError):
+    """The screening date is outside the range the engine's windows can be computed over."""
+
+
+# The look-back windows are subtracted from as-of (years), and nobody screens before 1900 or
+# after 2999: outside this range the date is an input error, not a computation to attempt.
+AS_OF_MIN = date(1900, 1, 1)
+AS_OF_MAX = date(2999, 12, 31)
+
+
+def check_as_of(day: date) -> date:
+    """``day`` when it is a usable screening date; AsOfError (a clear message) otherwise."""
+    if not AS_OF_MIN <= day <= AS_OF_MAX:
+        raise AsOfError(
+            f"the as-of date must be between {AS_OF_MIN.isoformat()} and {AS_OF_MAX.isoformat()}"
+        )
+    return day
+
+
 _default_params: Params | None = None
 
 
@@ -107,13 +126,12 @@ def assess_resources(
 
     ``unavailable``: resource types that could not be read, and why (see ``assess_record``).
     """
+    day = check_as_of(as_of or date.today())
     try:
         record = build_record(resources, valuesets or default_valuesets(), patient_ref)
     except RecordError as exc:
         raise BundleError(str(exc)) from exc
-    return assess_record(
-        record, as_of=as_of or date.today(), params=_params(params), unavailable=unavailable
-    )
+    return assess_record(record, as_of=day, params=_params(params), unavailable=unavailable)
 
 
 def bundle_resources(bundle: Any) -> Iterator[Mapping[str, Any]]:

@@ -34,6 +34,7 @@ from cds_service.hooks.suppression import (
     store_feedback,
 )
 from cds_service.hooks.templates import FHIR_ID
+from cds_service.limits import NUL_MESSAGE, has_nul, prefetch_resource_count, too_many
 from cds_service.security import JwtError
 from fhir_mappings.summary import handoff
 from fhir_mappings.valuesets import default_valuesets
@@ -108,9 +109,8 @@ def _authenticate(state: HookState) -> None:
     configured = state.config["JWT_AUDIENCE"]
     if configured:
         audiences = [configured] if isinstance(configured, str) else list(configured)
-    else:
-        base = state.config["PUBLIC_BASE_URL"] or request.host_url
-        audiences = [base.rstrip("/") + request.path]
+    else:  # never the Host header: create_app requires one of the two (check_jwt_audience)
+        audiences = [str(state.config["PUBLIC_BASE_URL"]).rstrip("/") + request.path]
     try:
         state.verifier.verify(request.headers.get("Authorization"), audiences)
     except JwtError as exc:
@@ -198,6 +198,13 @@ def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str |
     return patient_id, user_id, server, token
 
 
+def _check_prefetch_size(state: HookState, prefetch: Any) -> None:
+    limit = int(state.config["MAX_RESOURCES_PER_PATIENT"])
+    if isinstance(prefetch, dict) and prefetch_resource_count(prefetch) > limit:
+        message = too_many("resources in the prefetch", limit, "MAX_RESOURCES_PER_PATIENT")
+        raise RequestProblem(413, "too-large", message)
+
+
 def _fhir_server(raw: Any) -> str | None:
     """fhirServer in its one spelling (it keys suppression and the worklist, and is checked
     against the allow-list in that form); None when absent or blank."""
@@ -213,6 +220,7 @@ def _fhir_server(raw: Any) -> str | None:
 
 def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
     patient_id, user_id, server, token = _validated(body)
+    _check_prefetch_size(state, body.get("prefetch"))
     config = state.config
     plan = None
     if config["PREFETCH_OBSERVATIONS_BY_CODE"] and config["FHIR_NARROW_BY_DATE"]:
@@ -316,8 +324,16 @@ def feedback(service_id: str) -> Response:
     _check_service(service_id)
     state = get_state(current_app)
     _authenticate(state)
+    body = _body()
+    if has_nul(body):  # stored as sent: PostgreSQL cannot hold a NUL, SQLite would keep it
+        raise RequestProblem(400, "bad-request", NUL_MESSAGE)
+    limit = int(state.config["FEEDBACK_MAX_ITEMS"])
+    if isinstance(body.get("feedback"), list) and len(body["feedback"]) > limit:
+        raise RequestProblem(
+            413, "too-large", too_many("feedback items", limit, "FEEDBACK_MAX_ITEMS")
+        )
     try:
-        items = parse_feedback(_body())
+        items = parse_feedback(body)
     except FeedbackError as exc:
         raise RequestProblem(400, "bad-request", str(exc)) from exc
     received = datetime.now(UTC)  # suppression runs from here, never from outcomeTimestamp

@@ -4,7 +4,6 @@ the OpenAPI document at ``/api/openapi.json``. Auth: the session cookie (with th
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from cds_service.fhir_url import FhirUrlError, server_key
+from cds_service.limits import NUL_MESSAGE, has_nul
 from cds_service.worklist import accounts, manual, store
 from cds_service.worklist.auth import csrf_ok, current_user, require_roles, setting, user
 from cds_service.worklist.db import db
@@ -78,6 +78,8 @@ def _body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError(400, "bad-request", "the body must be a JSON object")
+    if has_nul(data):
+        raise ApiError(400, "bad-request", NUL_MESSAGE)
     return data
 
 
@@ -248,15 +250,12 @@ def assess() -> Response:
     if (request.content_length or 0) > int(setting("WORKLIST_MAX_UPLOAD_BYTES")):
         raise ApiError(413, "too-large", "the Bundle is too large")
     try:
+        day = manual.parse_as_of(request.args.get("asOf"))
         bundle = manual.parse_bundle(request.get_data())
-        raw_day = request.args.get("asOf")
-        day = date.fromisoformat(raw_day) if raw_day else None
-    except ValueError as exc:
-        raise ApiError(422, "invalid-bundle", str(exc)) from None
-    try:
         result = manual.assess_upload(current_app, bundle, day)
     except manual.UploadError as exc:
-        raise ApiError(422, "invalid-bundle", str(exc)) from None
+        code = {400: "bad-request", 413: "too-large"}.get(exc.status, "invalid-bundle")
+        raise ApiError(exc.status, code, str(exc)) from None
     added = None
     if request.args.get("add", "").lower() in ("1", "true", "yes"):
         try:

@@ -4,18 +4,22 @@ login itself with throttling. OIDC lives in ``oidc.py``."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
 from flask_wtf.csrf import generate_csrf, validate_csrf
+from sqlalchemy import delete
 from wtforms.validators import ValidationError
 
 from cds_service.worklist import accounts, throttle
 from cds_service.worklist.db import db
-from cds_service.worklist.models import User
+from cds_service.worklist.models import LoginSession, User, utcnow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,17 +42,28 @@ def current_user() -> User | None:
         user = accounts.user_for_token(db(), header[7:].strip())
         g.worklist_token_auth = user is not None
     else:
-        uid = session.get("wl_uid")
-        if isinstance(uid, int):
-            candidate = db().get(User, uid)
-            if (
-                candidate is not None
-                and candidate.active
-                and candidate.session_epoch == session.get("wl_epoch")
-            ):
-                user = candidate
+        user = _session_user(session.get("wl_sid"))
     g.worklist_user = user
     return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _session_user(token: object) -> User | None:
+    """The user of a live server-side session: the cookie holds a random token, the database
+    its digest. Logout deletes the row; expiry, deactivation and a password or role change (the
+    user's epoch) end it too."""
+    if not isinstance(token, str) or not token:
+        return None
+    row = db().get(LoginSession, _digest(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    candidate = db().get(User, row.user_id)
+    if candidate is None or not candidate.active or candidate.session_epoch != row.epoch:
+        return None
+    return candidate
 
 
 def user() -> User:
@@ -112,15 +127,36 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def start_session(u: User) -> None:
-    """Log ``u`` in: a fresh session (no fixation), permanent for WORKLIST_SESSION_HOURS."""
+    """Log ``u`` in: a fresh session (no fixation), permanent for WORKLIST_SESSION_HOURS, kept on
+    the server (``LoginSession``) so that it can be revoked. Commits."""
+    s = db()
+    now = utcnow()
+    s.execute(delete(LoginSession).where(LoginSession.expires_at <= now))  # tidy up
+    token = secrets.token_urlsafe(32)
+    hours = int(setting("WORKLIST_SESSION_HOURS"))
+    s.add(
+        LoginSession(
+            id=_digest(token),
+            user_id=u.id,
+            epoch=u.session_epoch,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+    )
+    s.commit()
     session.clear()
     session.permanent = True
-    session["wl_uid"] = u.id
-    session["wl_epoch"] = u.session_epoch
+    session["wl_sid"] = token
     g.worklist_user = u
 
 
 def end_session() -> None:
+    """Log out: the server-side session is deleted, so any copy of the cookie is worthless."""
+    token = session.get("wl_sid")
+    if isinstance(token, str) and token:
+        s = db()
+        s.execute(delete(LoginSession).where(LoginSession.id == _digest(token)))
+        s.commit()
     session.clear()
     g.worklist_user = None
 
@@ -139,14 +175,19 @@ def login_with_password(username: str, password: str) -> User | None:
     session_db = db()
     name = username.strip().lower()[:120]
     window = int(setting("WORKLIST_LOGIN_WINDOW_S"))
+    user_key, ip_key = f"user:{name}", f"ip:{client_ip()[:120]}"
     limits = {
-        f"user:{name}": int(setting("WORKLIST_LOGIN_MAX_FAILURES")),
-        f"ip:{client_ip()}": int(setting("WORKLIST_LOGIN_MAX_FAILURES_PER_IP")),
+        user_key: int(setting("WORKLIST_LOGIN_MAX_FAILURES")),
+        ip_key: int(setting("WORKLIST_LOGIN_MAX_FAILURES_PER_IP")),
     }
-    if throttle.is_throttled(session_db, limits, window):
+    # The attempt is counted before the password is checked (atomically), so parallel attempts
+    # can never check more passwords than the limit.
+    if not throttle.reserve(session_db, limits, window):
         raise Throttled()
     u = accounts.authenticate(session_db, username, password)
-    throttle.record(session_db, list(limits), u is not None, window)  # commits (and any rehash)
+    if u is not None:
+        throttle.succeeded(session_db, user_key, [ip_key])
+    session_db.commit()  # (and any password rehash)
     if u is not None:
         start_session(u)
     return u

@@ -9,6 +9,8 @@ from typing import Protocol
 from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, SORTS, ListFilters
 from cds_service.worklist.workflow import STATES
 
+MAX_PAGE = 1_000_000
+
 
 class Args(Protocol):
     def getlist(self, key: str) -> list[str]: ...
@@ -53,10 +55,11 @@ def parse_filters(args: Args, default_per_page: int = 25) -> tuple[ListFilters, 
     try:
         page = int(one["page"] or 1)
         per_page = int(one["per_page"] or default_per_page)
-        if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        # bounded: the row offset must fit the database's integers (2^62 made PostgreSQL fail)
+        if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError
     except ValueError:
-        errors.append(f"page must be >= 1 and per_page 1..{MAX_PER_PAGE}")
+        errors.append(f"page must be 1..{MAX_PAGE} and per_page 1..{MAX_PER_PAGE}")
         page, per_page = 1, default_per_page
     filters = ListFilters(
         eligibility=tuple(v for v in eligibility if v in ELIGIBILITY),

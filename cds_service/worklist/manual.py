@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 from flask import Flask
 
-from cds_service.eligibility import BundleError, assess_bundle, load_params
+from cds_service.eligibility import BundleError, assess_bundle, check_as_of, load_params
+from cds_service.limits import bundle_entry_count, too_many
 from fhir_mappings.summary import MrnRule, handoff, patient_name
 
 MANUAL_SERVER = "urn:igg4-cds:manual-upload"  # the "server" of patients uploaded without one
@@ -16,6 +17,32 @@ MANUAL_SERVER = "urn:igg4-cds:manual-upload"  # the "server" of patients uploade
 
 class UploadError(ValueError):
     """The upload is not a FHIR Bundle the engine can assess (HTTP 422)."""
+
+    status = 422
+
+
+class TooLarge(UploadError):
+    """The Bundle holds more resources than MAX_RESOURCES_PER_PATIENT (HTTP 413)."""
+
+    status = 413
+
+
+class BadAsOf(UploadError):
+    """The as-of date is not a date the engine can screen on (HTTP 400)."""
+
+    status = 400
+
+
+def parse_as_of(raw: str | None) -> date | None:
+    """The as-of date of an upload (None: the service's), or BadAsOf with a clear message."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        return check_as_of(date.fromisoformat(raw.strip()))
+    except BundleError as exc:
+        raise BadAsOf(str(exc)) from exc
+    except ValueError as exc:
+        raise BadAsOf("the as-of date must be a date YYYY-MM-DD") from exc
 
 
 def parse_bundle(raw: bytes | str) -> dict[str, Any]:
@@ -30,6 +57,9 @@ def parse_bundle(raw: bytes | str) -> dict[str, Any]:
 
 def assess_upload(app: Flask, bundle: dict[str, Any], as_of: date | None) -> dict[str, Any]:
     """The engine's assessment (``to_dict()``) of an uploaded Bundle."""
+    limit = int(app.config["MAX_RESOURCES_PER_PATIENT"])
+    if bundle_entry_count(bundle) > limit:
+        raise TooLarge(too_many("entries in the Bundle", limit, "MAX_RESOURCES_PER_PATIENT"))
     params = load_params(app.config.get("IGG4_PARAMS_FILE"))
     day = as_of or app.config.get("IGG4_AS_OF") or None
     try:

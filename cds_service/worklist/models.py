@@ -205,13 +205,28 @@ class Referral(Base):
     )
 
 
-class LoginAttempt(Base):
-    """Login attempts, for throttling across every worker process."""
+class LoginSession(Base):
+    """A signed-in browser session, kept on the server so that it can be revoked: logout deletes
+    the row, and a copy of the old cookie then finds nothing (revision 0005_sessions_throttle)."""
 
-    __tablename__ = "worklist_login_attempts"
-    __table_args__ = (Index("ix_worklist_login_attempts_key_at", "key", "at"),)
+    __tablename__ = "worklist_sessions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200))  # "user:<name>" or "ip:<addr>"
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    success: Mapped[bool] = mapped_column(Boolean)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's token
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("worklist_users.id", ondelete="CASCADE"), index=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer)  # the user's session_epoch at login
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginThrottle(Base):
+    """Failed-login counters per user name and per address, one row per key, updated by single
+    atomic statements so that parallel attempts can never exceed the limit (any worker, any
+    process)."""
+
+    __tablename__ = "worklist_login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:<name>" or "ip:<addr>"
+    failures: Mapped[int] = mapped_column(Integer)  # attempts in the window not ended by a success
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)

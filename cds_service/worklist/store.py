@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, update
@@ -140,6 +140,20 @@ def _insert_patient_row(
         return None
 
 
+T = TypeVar("T")
+
+
+def without_nul(value: T) -> T:
+    """``value`` with every NUL in its strings replaced by U+FFFD (shown, never stored raw)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]  # type: ignore[return-value]
+    return value
+
+
 def record_assessment(
     session: Session,
     *,
@@ -163,6 +177,8 @@ def record_assessment(
     patient's row lock until it does).
     """
     status, as_of = _validate(assessment, source)
+    assessment = without_nul(assessment)  # text from FHIR data; PostgreSQL cannot store a NUL
+    display_name = without_nul(display_name)
     pid = patient_id_of(assessment)
     server = server_key(fhir_server)  # one spelling per server (FhirUrlError, a ValueError)
     summary = None

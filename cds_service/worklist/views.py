@@ -3,7 +3,6 @@ exports and user management. Every route except login needs a logged-in user."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import orjson
@@ -306,13 +305,6 @@ def acknowledge(row_id: int) -> BaseResponse:
 # --- manual assessment (investigators) --------------------------------------------------------
 
 
-def _as_of(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
 @bp.route("/assess", methods=["GET", "POST"])
 @require_roles("investigator")
 def assess() -> Reply:
@@ -331,11 +323,12 @@ def assess() -> Reply:
             context["error"] = "The file is too large."
             return render_template("worklist/assess.html", **context), 413
         try:
+            day = manual.parse_as_of(request.form.get("as_of"))
             bundle = manual.parse_bundle(raw)
-            result = manual.assess_upload(current_app, bundle, _as_of(request.form.get("as_of")))
+            result = manual.assess_upload(current_app, bundle, day)
         except manual.UploadError as exc:
             context["error"] = str(exc)
-            return render_template("worklist/assess.html", **context), 422
+            return render_template("worklist/assess.html", **context), exc.status
         store.audit(db(), user(), "manual-assessment", detail={"status": result["status"]})
         context.update(
             result=result,
@@ -351,10 +344,11 @@ def assess() -> Reply:
 def assess_add() -> Reply:
     """Re-assesses the posted Bundle on the server (never trusts a posted assessment) and lists it."""
     try:
+        day = manual.parse_as_of(request.form.get("as_of"))
         bundle = manual.parse_bundle(request.form.get("bundle_json", ""))
-        result = manual.assess_upload(current_app, bundle, _as_of(request.form.get("as_of")))
+        result = manual.assess_upload(current_app, bundle, day)
     except manual.UploadError as exc:
-        abort(422, str(exc))
+        abort(exc.status, str(exc))
     try:
         server = server_key(request.form.get("server", "")) or manual.MANUAL_SERVER
     except FhirUrlError as exc:

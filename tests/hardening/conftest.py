@@ -60,3 +60,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path}/db-{uuid.uuid4().hex[:8]}.db"
     else:
         yield from _postgres_database()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Argon2id with a cheap profile in tests (the production parameters are tested elsewhere)."""
+    from argon2 import PasswordHasher
+
+    from cds_service.worklist import accounts
+
+    saved = accounts._hasher, accounts._DUMMY_HASH
+    accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    accounts._DUMMY_HASH = accounts._hasher.hash("dummy")
+    yield
+    accounts._hasher, accounts._DUMMY_HASH = saved

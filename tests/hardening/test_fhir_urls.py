@@ -11,7 +11,6 @@ normalised before it keys anything and before the allow-list check.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from cds_service.fhir_url import (
 from cds_service.worklist.db import session_factory
 from cds_service.worklist.models import FlaggedPatient
 
-from .helpers import FEEDBACK_PATH, HOOK_PATH, hook_body
+from .helpers import FEEDBACK_PATH, HOOK_PATH, prefetch_hook_body
 
 BASE = "https://ehr.example.org/fhir"
 FIXTURE = (
@@ -154,30 +153,7 @@ def test_dot_segments_and_canonical_urls() -> None:
 
 
 def _prefetch_only_body(server: str) -> dict:
-    bundle = json.loads(FIXTURE.read_text())
-    patient = next(
-        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
-    )
-    resources = [e["resource"] for e in bundle["entry"]]
-    searchset = lambda rtype: {  # noqa: E731
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources if r["resourceType"] == rtype],
-    }
-    from cds_service.hooks.templates import prefetch_templates
-
-    prefetch: dict = {}
-    for key, template in prefetch_templates(observations_by_code=False).items():
-        rtype = template.split("?")[0].split("/")[0]
-        if rtype == "Patient":
-            prefetch[key] = patient
-        elif rtype in ("MedicationRequest", "MedicationStatement"):
-            found = searchset(rtype)
-            found["entry"] += searchset("Medication")["entry"]
-            prefetch[key] = found
-        else:
-            prefetch[key] = searchset(rtype)
-    return hook_body(patient["id"], fhirServer=server, prefetch=prefetch)
+    return prefetch_hook_body(fhirServer=server)
 
 
 def test_one_patient_under_five_spellings_is_listed_once_and_suppressed_once(

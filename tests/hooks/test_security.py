@@ -66,7 +66,9 @@ def unsigned_token() -> str:
 
 @pytest.fixture
 def secured(make_app: Callable[..., Flask]) -> Flask:
-    return make_app(JWT_VERIFY=True, JWT_ISSUERS={ISS: {"jwks": JWKS}})
+    return make_app(
+        JWT_VERIFY=True, JWT_ISSUERS={ISS: {"jwks": JWKS}}, PUBLIC_BASE_URL="http://localhost"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +173,11 @@ def test_keys_from_the_issuers_jwks_url_and_an_allowed_jku(
     rotated = "https://ehr.example.org/keys/2.json"
     responses.get(jwks_url, json={"keys": [EC.as_dict(private=False)]})
     responses.get(rotated, json={"keys": [RSA.as_dict(private=False)]})
-    app = make_app(JWT_VERIFY=True, JWT_ISSUERS={ISS: {"jwks_url": jwks_url, "jku": [rotated]}})
+    app = make_app(
+        JWT_VERIFY=True,
+        JWT_ISSUERS={ISS: {"jwks_url": jwks_url, "jku": [rotated]}},
+        PUBLIC_BASE_URL="http://localhost",
+    )
     assert call(app, token(), body).status_code == 200
     assert call(app, token(RSA, "RS384", header={"jku": rotated}), body).status_code == 200
     assert call(app, token(), body).status_code == 200  # cached: no second fetch

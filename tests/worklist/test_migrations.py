@@ -1,4 +1,4 @@
-"""The Alembic revision 0002_worklist matches the models, and downgrades cleanly."""
+"""The worklist's Alembic revisions match the models, and downgrade cleanly."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ WORKLIST_TABLES = {
     "worklist_assessments",
     "worklist_notes",
     "worklist_audit",
-    "worklist_login_attempts",
+    "worklist_sessions",
+    "worklist_login_throttle",
 }
 
 
