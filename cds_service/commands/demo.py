@@ -233,14 +233,23 @@ def demo(
     signer = DemoSigner()
     workdir = tempfile.TemporaryDirectory(prefix="igg4-cds-demo-")
     server = None
+    serving = False
     static = None
     with fhir_with_launches(
         directory, host=host, port=fhir_port, page_size=page_size, token=fhir_token
     ) as (fhir, ehr):
         fhir_base = fhir.base_url
         try:
+            # The server is bound first, so that the service knows its own URL: the audience its
+            # clients' JWTs must name (PUBLIC_BASE_URL, required with JWT verification on).
+            wsgi: dict[str, Any] = {}
+            server = make_server(
+                host, port, lambda env, start: wsgi["app"](env, start), threaded=True
+            )
+            base = f"http://{host}:{server.server_port}"
             app = create_app(
                 {
+                    "PUBLIC_BASE_URL": base,
                     "JWT_VERIFY": not no_verify,
                     "JWT_ISSUERS": demo_issuers(signer),
                     "FHIR_SERVER_ALLOWLIST": [fhir_base],
@@ -253,12 +262,12 @@ def demo(
             )
             # the worklist, filled with every fixture's assessment, and a demo investigator account
             login = seed_demo(app, directory, fhir_server=fhir_base)
-            server = make_server(host, port, app, threaded=True)
-            base = f"http://{host}:{server.server_port}"
+            wsgi["app"] = app
             app.config["WORKLIST_BASE_URL"] = base
             app.config["SMART_LAUNCH_URL"] = f"{base}/smart/launch"
             ehr.redirect_uris.add(f"{base}/smart/callback")
             threading.Thread(target=server.serve_forever, name="demo-cds", daemon=True).start()
+            serving = True
             if sandbox_dir is not None:
                 static = serve_static(sandbox_dir, host, sandbox_port)
             sandbox = sandbox_url or f"http://{host}:{sandbox_port}"
@@ -275,7 +284,9 @@ def demo(
                 click.echo("\nStopping.")
         finally:
             if server is not None:
-                server.shutdown()
+                if serving:
+                    server.shutdown()
+                server.server_close()
             if static is not None:
                 static.stop()
             workdir.cleanup()

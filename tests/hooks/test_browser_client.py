@@ -272,9 +272,11 @@ def secured_service(tmp_path: Path, open_fhir: FixtureFhirServer) -> Iterator[Li
             "JWKS_CACHE_S": 0,
             "FHIR_SERVER_ALLOWLIST": [open_fhir.base_url],
             "IGG4_AS_OF": AS_OF,
+            "PUBLIC_BASE_URL": "http://127.0.0.1",  # the port is known once the server is up
         }
     )
     with LiveServer(app) as live:
+        app.config["PUBLIC_BASE_URL"] = live.url
         yield live
 
 
