@@ -151,6 +151,8 @@ def without_nul(value: T) -> T:
         return {without_nul(k): without_nul(v) for k, v in value.items()}  # type: ignore[return-value]
     if isinstance(value, list):
         return [without_nul(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, tuple):
+        return tuple(without_nul(v) for v in value)  # type: ignore[return-value]
     return value
 
 
@@ -177,8 +179,8 @@ def record_assessment(
     patient's row lock until it does).
     """
     status, as_of = _validate(assessment, source)
-    assessment = without_nul(assessment)  # text from FHIR data; PostgreSQL cannot store a NUL
-    display_name = without_nul(display_name)
+    # text from FHIR data: PostgreSQL cannot store a NUL (SQLite would keep it silently)
+    assessment, display_name, handoff = without_nul((assessment, display_name, handoff))
     pid = patient_id_of(assessment)
     server = server_key(fhir_server)  # one spelling per server (FhirUrlError, a ValueError)
     summary = None
