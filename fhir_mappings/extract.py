@@ -7,9 +7,11 @@ cannot be used is kept with its reason, or recorded as an ``Issue``: never silen
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from fhir_mappings.dates import choice_date, parse_fhir_date, period_bounds
@@ -26,7 +28,13 @@ from fhir_mappings.facts import (
     Quantity,
     Therapy,
 )
-from fhir_mappings.units import UnitError, conversion_factor, normalise_unit, to_decimal
+from fhir_mappings.units import (
+    UnitError,
+    conversion_factor,
+    normalise_unit,
+    normalise_unit_text,
+    to_decimal,
+)
 from fhir_mappings.valuesets import INTERPRETATION, RXNORM, ValueSets
 
 USABLE_OBSERVATION_STATUS = frozenset({"final", "amended", "corrected"})
@@ -35,6 +43,24 @@ US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 OMB_BLACK = "2054-5"
 # Analytes reported as coded findings (positive/negative), possibly sent as quantities.
 QUALITATIVE = frozenset({"hbsag", "hiv", "hcv-ab", "hcv-rna", "igra", "hcg", "pregnancy-status"})
+# A lab's string value without a unit is read in the analyte's unit only where no other unit is in
+# use: eGFR is reported in mL/min/1.73 m2 everywhere (docs/criteria.md, censored values).
+UNITLESS_STRING_ANALYTES = frozenset({"egfr-mdrd", "egfr-other"})
+COMPARATORS = {
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "≤": "<=",
+    "≥": ">=",
+    "=<": "<=",
+    "=>": ">=",
+}
+# A lab's own string: an optional comparator, a number, an optional unit (">60", "< 0.5 mg/dL").
+_STRING_VALUE = re.compile(r"^\s*(<=|>=|=<|=>|<|>|≤|≥)?\s*([+]?\d+(?:\.\d+)?|\.\d+)\s*(\S.*)?$")
+# Keys the reader adds to a resource it holds (never FHIR element names: FHIR names have no colon).
+FULL_URL_KEY = "igg4cds:fullUrl"  # the Bundle entry's fullUrl (api.bundle_resources)
+REF_KEY = "igg4cds:ref"  # how evidence cites a resource without an id (its fullUrl, or its place)
 
 
 class RecordError(ValueError):
@@ -78,17 +104,43 @@ def status_code(concept: Any) -> str | None:
     return text.lower() if text else None
 
 
-def reference_id(ref: Any) -> str | None:
-    """The "Type/id" tail of a Reference (relative, absolute or with _history)."""
+def reference_id(ref: Any, aliases: Mapping[str, str] | None = None) -> str | None:
+    """The "Type/id" tail of a Reference (relative, absolute or with _history); a reference to a
+    Bundle entry's fullUrl (``urn:uuid:…``) resolves through ``aliases`` to how that entry is cited."""
     if not isinstance(ref, dict):
         return None
     value = ref.get("reference")
     if not isinstance(value, str):
         return None
+    if aliases and value in aliases:
+        return aliases[value]
     parts = value.split("/_history/")[0].rstrip("/").split("/")
     if len(parts) >= 2:
         return f"{parts[-2]}/{parts[-1]}"
     return value
+
+
+def resource_ref(res: Mapping[str, Any]) -> str:
+    """How evidence cites a resource: "Type/id", else the fullUrl or place build_record gave it."""
+    given = res.get(REF_KEY)
+    if isinstance(given, str):
+        return given
+    return f"{res.get('resourceType')}/{res.get('id')}"
+
+
+_RESTFUL = re.compile(r"^https?://\S+/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+_URN = re.compile(r"^urn:(?:uuid:[0-9A-Fa-f-]{1,64}|oid:[0-2](?:\.\d+)+)$")
+
+
+def _cited_by_full_url(rtype: str, full_url: str) -> str | None:
+    """An id-less resource's citation from its fullUrl: the ``urn:uuid:``/``urn:oid:`` itself, or
+    "Type/id" for a RESTful URL of this type; None for anything else."""
+    if _URN.match(full_url):
+        return full_url
+    m = _RESTFUL.match(full_url)
+    if m and m.group(1) == rtype:
+        return f"{rtype}/{m.group(2)}"
+    return None
 
 
 # --- Patient -----------------------------------------------------------------------------------
@@ -107,7 +159,7 @@ def extract_patient(res: Mapping[str, Any]) -> PatientFacts:
                     black = True
     gender = res.get("gender") if isinstance(res.get("gender"), str) else None
     return PatientFacts(
-        ref=f"Patient/{res.get('id')}",
+        ref=resource_ref(res),
         birth_date=parse_fhir_date(res.get("birthDate")),
         gender=gender,
         black=black,
@@ -142,7 +194,7 @@ def extract_observation(
     res: Mapping[str, Any], vs: ValueSets, unrecognised: _Unrecognised | None = None
 ) -> list[LabResult]:
     """The lab results in an Observation: its own value and any recognised component."""
-    ref = f"Observation/{res.get('id')}"
+    ref = resource_ref(res)
     analyte, coding, matched_by = _identify(res.get("code"), vs)
     components = res.get("component")
     if analyte is None and not components:  # the common case for data no criterion reads
@@ -150,7 +202,11 @@ def extract_observation(
             _note_unrecognised(res, ref, vs, unrecognised)
         return []
     status = res.get("status") if isinstance(res.get("status"), str) else None
+    # docs/criteria.md, dates: effective[x] (a Period: its start), else issued
     when = choice_date(res, "effective")
+    dated_by = "effective"
+    if when is None and (issued := parse_fhir_date(res.get("issued"))) is not None:
+        when, dated_by = issued, "issued"
     out: list[LabResult] = []
     if analyte is not None:
         out.append(_lab(ref, analyte, coding, matched_by, status, when, res, res, vs))
@@ -160,6 +216,9 @@ def extract_observation(
         c_analyte, c_coding, c_by = _identify(comp.get("code"), vs)
         if c_analyte is not None:
             out.append(_lab(ref, c_analyte, c_coding, c_by, status, when, res, comp, vs))
+    if dated_by == "issued":
+        for lab in out:
+            lab.dated_by = "issued"
     if not out and unrecognised is not None and any(k.startswith("value") for k in res):
         _note_unrecognised(res, ref, vs, unrecognised)
     return out
@@ -210,7 +269,7 @@ def _lab(
     if status not in USABLE_OBSERVATION_STATUS:
         problem = f"status '{status}' is not final, amended or corrected"
     elif when is None:
-        problem = "no usable effective date"
+        problem = "no usable date (effective[x] or issued)"
     quantity: Quantity | None = None
     finding: str | None = None
     integer: int | None = None
@@ -218,21 +277,33 @@ def _lab(
     spec = vs.lab_units.get(analyte)
     has_value = False  # a value was sent (even if it cannot be used)
     vq = holder.get("valueQuantity")
+    vstr = holder.get("valueString")
+    parsed = _string_value(vstr) if spec is not None or analyte == "hcv-rna" else None
     if isinstance(holder.get("valueInteger"), int) and not isinstance(
         holder.get("valueInteger"), bool
     ):
         integer = int(holder["valueInteger"])
         has_value = True
-    elif isinstance(vq, dict):
-        value = to_decimal(vq.get("value"))
+    elif isinstance(vq, dict) or (parsed is not None and analyte not in QUALITATIVE):
+        if isinstance(vq, dict):
+            value = to_decimal(vq.get("value"))
+            unit = normalise_unit(vq)
+            raw_comparator = vq.get("comparator")
+            comparator = (
+                COMPARATORS.get(raw_comparator) if isinstance(raw_comparator, str) else None
+            )
+            if isinstance(raw_comparator, str) and comparator is None and problem is None:
+                problem = f"comparator '{raw_comparator}' not understood"
+        else:  # a lab's own string: ">60", "< 0.5 mg/dL" (docs/codes.md, censored values)
+            assert parsed is not None
+            value, comparator, unit = parsed
+            if unit is None and analyte in UNITLESS_STRING_ANALYTES and spec is not None:
+                unit = spec.canonical
         has_value = value is not None
-        unit = normalise_unit(vq)
-        comparator = vq.get("comparator") if isinstance(vq.get("comparator"), str) else None
         if analyte in QUALITATIVE:
             finding = _interpretation(res, holder, vs)
             if finding is None and analyte == "hcv-rna" and value is not None:
-                # a viral load: "<15 IU/mL" is below detection, any measured copies are detected
-                finding = "negative" if comparator in ("<", "<=") or value == 0 else "positive"
+                finding = _viral_load_finding(value, comparator)
             if finding is None and problem is None:
                 problem = "quantitative result without an interpretation"
         elif spec is None:
@@ -240,28 +311,31 @@ def _lab(
         elif value is None:
             problem = problem or "no numeric value"
         elif unit is None:
-            problem = problem or f"value {value} has no unit"
+            shown = vstr.strip() if isinstance(vstr, str) else num_text(value)
+            problem = problem or f"value '{shown}' has no unit"
         else:
             try:
                 factor = conversion_factor(unit, spec)
                 quantity = Quantity(value * factor, spec.canonical, value, unit, comparator)
-                if comparator is not None and problem is None:
-                    problem = f"value is censored ('{comparator}{value} {unit}'), not compared"
                 ref_high = _reference_high(holder, unit, factor, spec)
             except UnitError as exc:
                 problem = problem or str(exc)
     else:
         vcc = holder.get("valueCodeableConcept")
-        vstr = holder.get("valueString")
         if isinstance(vcc, dict):
             finding = vs.finding_of(codings_of(vcc), text_of(vcc))
         elif isinstance(vstr, str):
             finding = vs.finding_of((), vstr)
+            if finding is None and parsed is not None and analyte == "hcv-rna":
+                finding = _viral_load_finding(parsed[0], parsed[1])
         has_value = isinstance(vcc, dict) or isinstance(vstr, str)
         if finding is None:
             finding = _interpretation(res, holder, vs)
         if finding is None and problem is None:
-            problem = "coded value not recognised" if has_value else "no value"
+            if isinstance(vstr, str) and spec is not None:
+                problem = f"value '{vstr.strip()[:40]}' is not a number"
+            else:
+                problem = "coded value not recognised" if has_value else "no value"
     return LabResult(
         ref=ref,
         analyte=analyte,
@@ -278,6 +352,28 @@ def _lab(
         problem=problem,
         has_value=has_value,
     )
+
+
+def _string_value(value: Any) -> tuple[Decimal, str | None, str | None] | None:
+    """(number, comparator, UCUM unit or None) of a lab's string value, or None if not numeric."""
+    if not isinstance(value, str):
+        return None
+    m = _STRING_VALUE.match(value)
+    if m is None or (m.group(3) or " ")[0] in ",.":  # "1,5": a decimal comma or a list, not read
+        return None
+    unit = normalise_unit_text(m.group(3)) if m.group(3) else None
+    comparator = COMPARATORS[m.group(1)] if m.group(1) else None
+    return Decimal(m.group(2)), comparator, unit
+
+
+def _viral_load_finding(value: Decimal, comparator: str | None) -> str:
+    """A viral load: "<15 IU/mL" is below detection, any measured copies are detected."""
+    return "negative" if comparator in ("<", "<=") or value == 0 else "positive"
+
+
+def num_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
 def _interpretation(res: Mapping[str, Any], holder: Mapping[str, Any], vs: ValueSets) -> str | None:
@@ -339,7 +435,7 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
     if verification in UNUSABLE_VERIFICATION:
         problem = f"verificationStatus '{verification}'"
     return Diagnosis(
-        ref=f"Condition/{res.get('id')}",
+        ref=resource_ref(res),
         codings=codings,
         text=text,
         concepts=vs.concepts_of(vs.conditions, codings, text),
@@ -363,10 +459,10 @@ def extract_therapy(
     vs: ValueSets,
     medications: Mapping[str, Mapping[str, Any]],
     issues: list[Issue],
+    aliases: Mapping[str, str] | None = None,
 ) -> Therapy | None:
     """An IgG4-RD therapy record, or None for any other drug."""
-    rtype = str(res.get("resourceType"))
-    ref = f"{rtype}/{res.get('id')}"
+    ref = resource_ref(res)
     concepts: list[Any] = []
     if "medicationCodeableConcept" in res:
         concepts.append(res["medicationCodeableConcept"])
@@ -377,7 +473,7 @@ def extract_therapy(
         if target.startswith("#"):
             med = _contained(res, target[1:])
         else:
-            med = medications.get(reference_id(mref) or "")
+            med = medications.get(reference_id(mref, aliases) or "")
         if med is not None:
             concepts.append(med.get("code"))
             for ing in items(med.get("ingredient")):
@@ -467,7 +563,7 @@ def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
         if any(w in blob for w in ("radiotherapy", "radiation", "brachytherapy", "irradiation")):
             concepts.add("prostate-radiotherapy")
     return ProcedureFact(
-        ref=f"Procedure/{res.get('id')}",
+        ref=resource_ref(res),
         codings=codings,
         concepts=frozenset(concepts),
         status=res.get("status") if isinstance(res.get("status"), str) else None,
@@ -476,7 +572,9 @@ def extract_procedure(res: Mapping[str, Any], vs: ValueSets) -> ProcedureFact:
 
 
 def extract_enrolment(
-    res: Mapping[str, Any], studies: Mapping[str, Mapping[str, Any]]
+    res: Mapping[str, Any],
+    studies: Mapping[str, Mapping[str, Any]],
+    aliases: Mapping[str, str] | None = None,
 ) -> Enrolment:
     raw_ref = res.get("study")
     study_ref: Mapping[str, Any] = raw_ref if isinstance(raw_ref, dict) else {}
@@ -484,7 +582,7 @@ def extract_enrolment(
     ident = study_ref.get("identifier")
     if isinstance(ident, dict) and isinstance(ident.get("value"), str):
         identifiers.add(ident["value"])
-    target = reference_id(study_ref)
+    target = reference_id(study_ref, aliases)
     study = studies.get(target or "")
     label = study_ref.get("display") if isinstance(study_ref.get("display"), str) else None
     if study is not None:
@@ -495,7 +593,7 @@ def extract_enrolment(
             label = label or study["title"]
     start, end = period_bounds(res.get("period"))
     return Enrolment(
-        ref=f"ResearchSubject/{res.get('id')}",
+        ref=resource_ref(res),
         study=target,
         study_identifiers=frozenset(identifiers),
         study_label=label,
@@ -523,57 +621,72 @@ def build_record(
 ) -> PatientRecord:
     """Facts for one patient from that patient's resources (any order; duplicates tolerated).
 
+    Resources from a Bundle may carry their entry's fullUrl (``FULL_URL_KEY``): a resource without an
+    id is then cited by it, and references to it resolve (docs/criteria.md, resources without an id).
     Raises RecordError when there is no Patient or several (unless ``patient_ref`` picks one).
     """
     by_type: dict[str, list[Mapping[str, Any]]] = {}
-    seen: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     unnamed: list[str] = []
+    aliases: dict[str, str] = {}  # fullUrl -> how the resource is cited
     for res in resources:
         if not isinstance(res, dict):
             continue
         rtype = res.get("resourceType")
-        rid = res.get("id")
         if not isinstance(rtype, str):
             continue
+        rid = res.get("id")
+        full_url = res.get(FULL_URL_KEY)
+        cited = _cited_by_full_url(rtype, full_url) if isinstance(full_url, str) else None
         if isinstance(rid, str) and rid:
-            key = (rtype, rid)
-            if key in seen:  # the same resource twice (prefetch + fetch, or duplicate entries)
-                continue
-            seen.add(key)
-        elif rtype != "Patient":  # kept, and cited by its place so that evidence names it
-            res = {**res, "id": f"no-id-{len(unnamed) + 1}"}
-            unnamed.append(f"{rtype}/{res['id']}")
+            ref = f"{rtype}/{rid}"
+        elif cited is not None:
+            ref = cited
+            res = {**res, REF_KEY: ref}
+        else:  # kept, and cited by its place so that evidence names it
+            ref = f"{rtype}/no-id-{len(unnamed) + 1}"
+            res = {**res, REF_KEY: ref}
+            unnamed.append(ref)
+        if isinstance(full_url, str) and full_url:
+            aliases.setdefault(full_url, ref)
+        if ref in seen:  # the same resource twice (prefetch + fetch, or duplicate entries)
+            continue
+        seen.add(ref)
         by_type.setdefault(rtype, []).append(res)
     patients = by_type.get("Patient", [])
     if patient_ref is not None:
-        pid = patient_ref.split("/")[-1]
-        patients = [p for p in patients if p.get("id") == pid]
+        patients = [
+            p
+            for p in patients
+            if resource_ref(p) == patient_ref
+            or p.get("id") == patient_ref.split("/")[-1]
+            or p.get(FULL_URL_KEY) == patient_ref
+        ]
     if not patients:
         raise RecordError("no Patient resource")
     if len(patients) > 1:
         raise RecordError(f"{len(patients)} Patient resources; expected one")
-    if not isinstance(patients[0].get("id"), str) or not patients[0]["id"]:
-        raise RecordError("the Patient has no id")
     patient = extract_patient(patients[0])
     record = PatientRecord(patient=patient)
     issues = record.issues
     issues.extend(
-        Issue(ref, "resource without an id; cited by its place in the input") for ref in unnamed
+        Issue(ref, "resource without an id or fullUrl; cited by its place in the input")
+        for ref in unnamed
     )
     pid = patient.ref
+    anonymous = pid in unnamed  # no id, no fullUrl: no reference can be told to name another
+    patient_refs = {resource_ref(p) for p in by_type.get("Patient", [])}
 
     def belongs(res: Mapping[str, Any]) -> bool:
         field_name = SUBJECT_FIELD.get(str(res.get("resourceType")))
-        if field_name is None:
+        if field_name is None or anonymous:
             return True
-        target = reference_id(res.get(field_name))
-        if target is None or not target.startswith("Patient/") or target == pid:
-            return True  # no subject, or a urn:uuid reference: kept (it came with this patient)
-        issues.append(
-            Issue(
-                f"{res.get('resourceType')}/{res.get('id')}", "belongs to another patient; not used"
-            )
-        )
+        target = reference_id(res.get(field_name), aliases)
+        if target is None or target == pid:
+            return True
+        if not target.startswith("Patient/") and target not in patient_refs:
+            return True  # an unresolved urn:uuid (or a Group...): kept, it came with this patient
+        issues.append(Issue(resource_ref(res), "belongs to another patient; not used"))
         return False
 
     unrecognised = _Unrecognised()
@@ -587,18 +700,18 @@ def build_record(
     for res in by_type.get("Condition", []):
         if belongs(res):
             record.diagnoses.append(extract_condition(res, vs))
-    medications = {f"Medication/{m.get('id')}": m for m in by_type.get("Medication", [])}
+    medications = {resource_ref(m): m for m in by_type.get("Medication", [])}
     for rtype in ("MedicationRequest", "MedicationStatement"):
         for res in by_type.get(rtype, []):
             if belongs(res):
-                therapy = extract_therapy(res, vs, medications, issues)
+                therapy = extract_therapy(res, vs, medications, issues, aliases)
                 if therapy is not None:
                     record.therapies.append(therapy)
     for res in by_type.get("Procedure", []):
         if belongs(res):
             record.procedures.append(extract_procedure(res, vs))
-    studies = {f"ResearchStudy/{s.get('id')}": s for s in by_type.get("ResearchStudy", [])}
+    studies = {resource_ref(s): s for s in by_type.get("ResearchStudy", [])}
     for res in by_type.get("ResearchSubject", []):
         if belongs(res):
-            record.enrolments.append(extract_enrolment(res, studies))
+            record.enrolments.append(extract_enrolment(res, studies, aliases))
     return record

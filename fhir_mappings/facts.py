@@ -75,7 +75,7 @@ class Quantity:
     unit: str  # canonical UCUM unit of the analyte
     original_value: Decimal
     original_unit: str
-    comparator: str | None = None  # "<", "<=", ">=", ">" as sent
+    comparator: str | None = None  # "<", "<=", ">=", ">": a censored value (an interval)
 
 
 @dataclass(
@@ -103,6 +103,7 @@ class LabResult:
     matched_by: str = "code"  # "code" or "text" (local code matched on its name)
     problem: str | None = None
     has_value: bool = True  # a value was sent, even one that cannot be used
+    dated_by: str = "effective"  # "effective", or "issued" when effective[x] gave no date
 
     @property
     def usable(self) -> bool:
@@ -123,6 +124,14 @@ class LabResult:
     def day(self) -> date:
         assert self.when is not None
         return self.when.day
+
+    @property
+    def date_text(self) -> str:
+        """The result's day for a reason: "2026-10-20", or "2026-10-20, issued"."""
+        if self.when is None:
+            return "no date"
+        suffix = ", issued" if self.dated_by == "issued" else ""
+        return self.day.isoformat() + suffix
 
 
 @dataclass(frozen=True, slots=True)

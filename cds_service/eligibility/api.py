@@ -14,7 +14,7 @@ from cds_service.eligibility.context import Context
 from cds_service.eligibility.overall import overall_status
 from cds_service.eligibility.params import Params, load_params
 from cds_service.eligibility.timeline import build_timeline, chart_data
-from fhir_mappings.extract import RecordError, build_record
+from fhir_mappings.extract import FULL_URL_KEY, RecordError, build_record
 from fhir_mappings.facts import PatientRecord
 from fhir_mappings.valuesets import ValueSets, default_valuesets
 
@@ -135,7 +135,8 @@ def assess_resources(
 
 
 def bundle_resources(bundle: Any) -> Iterator[Mapping[str, Any]]:
-    """The resources of a Bundle's entries (any Bundle type)."""
+    """The resources of a Bundle's entries (any Bundle type), each with its entry's fullUrl, so that
+    a resource without an id is cited by it and ``urn:uuid:`` references resolve."""
     if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle":
         kind = bundle.get("resourceType") if isinstance(bundle, Mapping) else type(bundle).__name__
         raise BundleError(f"expected a FHIR Bundle, got {kind or 'JSON without resourceType'}")
@@ -144,7 +145,11 @@ def bundle_resources(bundle: Any) -> Iterator[Mapping[str, Any]]:
         raise BundleError("Bundle.entry is not a list")
     for entry in entries:
         if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
-            yield entry["resource"]
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str) and full_url:
+                yield {**entry["resource"], FULL_URL_KEY: full_url}
+            else:
+                yield entry["resource"]
 
 
 def assess_bundle(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from functools import cached_property
 
 from cds_service.eligibility.assessment import CriterionResult, CriterionStatus, CriterionType
+from cds_service.eligibility.interval import Interval
 from cds_service.eligibility.params import Params
 from fhir_mappings.facts import Diagnosis, LabResult, PatientRecord, Therapy
 
@@ -40,6 +41,10 @@ TENTATIVE_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"
 NOT_CURRENT = frozenset({"inactive", "remission", "resolved"})
 # Medication statuses that mean the drug was never (or not validly) given
 VOID_THERAPY_STATUS = frozenset({"entered-in-error", "cancelled", "not-taken", "draft", "intended"})
+# docs/criteria.md, "therapy status wins": never active maintenance, whatever the dosage period says
+NOT_ONGOING_THERAPY_STATUS = frozenset(
+    {"stopped", "completed", "cancelled", "entered-in-error", "not-taken"}
+)
 
 
 def result(
@@ -67,13 +72,21 @@ def num(value: Decimal | float) -> str:
 
 
 def qty(lab: LabResult) -> str:
-    """A result as sent, and in the criterion's unit when that differs: "80 umol/L = 0.905 mg/dL"."""
+    """A result as sent, and in the criterion's unit when that differs: "80 umol/L = 0.905 mg/dL";
+    a censored one with its comparator: ">60 mL/min/{1.73_m2}"."""
     q = lab.quantity
     if q is None:
         return lab.finding or "no value"
+    c = q.comparator or ""
     if q.original_unit == q.unit:
-        return f"{num(q.value)} {q.unit}"
-    return f"{num(q.original_value)} {q.original_unit} = {num(q.value)} {q.unit}"
+        return f"{c}{num(q.value)} {q.unit}"
+    return f"{c}{num(q.original_value)} {q.original_unit} = {c}{num(q.value)} {q.unit}"
+
+
+def interval_of(lab: LabResult) -> Interval:
+    """The values a quantitative result allows (one value, unless censored)."""
+    assert lab.quantity is not None
+    return Interval.of(lab.quantity.value, lab.quantity.comparator)
 
 
 def refs(items: Iterable[LabResult | Diagnosis | Therapy]) -> list[str]:
@@ -172,9 +185,12 @@ class Context:
         return out
 
     def active_therapies(self) -> list[Therapy]:
-        """Maintenance therapy at asOf (inclusion 5): status active, or a period covering asOf."""
+        """Maintenance therapy at asOf (inclusion 5): status active, or a period covering asOf
+        unless the status says the therapy is over (stopped, completed...): the status wins."""
         out = []
         for t in self.therapies:
+            if t.status in NOT_ONGOING_THERAPY_STATUS:
+                continue
             if t.status == "active" or (
                 t.period_start is not None
                 and t.period_end is not None

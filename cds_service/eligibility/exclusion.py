@@ -9,6 +9,7 @@ from decimal import Decimal
 from cds_service.eligibility.assessment import CriterionResult, CriterionStatus
 from cds_service.eligibility.context import (
     Context,
+    interval_of,
     is_current,
     labels,
     num,
@@ -17,6 +18,7 @@ from cds_service.eligibility.context import (
     split_by_verification,
 )
 from cds_service.eligibility.egfr import mdrd_egfr
+from cds_service.eligibility.interval import INF, ge, gt, lt, point
 from fhir_mappings.dates import add_months, add_years, age_range
 from fhir_mappings.facts import Diagnosis, LabResult
 
@@ -352,10 +354,10 @@ def e9_substance(ctx: Context) -> CriterionResult:
 
 
 def e10_pregnancy(ctx: Context) -> CriterionResult:
+    """Pregnancy or lactation recorded decides, whatever Patient.gender says (docs/criteria.md:
+    administrative gender is not biology)."""
     p = ctx.params
     gender = ctx.record.patient.gender
-    if gender == "male":
-        return result("E10", "not-met", "male patient", [ctx.record.patient.ref])
     met: list[tuple[str, str]] = []
     unclear: list[tuple[str, str]] = []
     for d in ctx.with_concept("pregnancy", "lactation"):
@@ -369,26 +371,25 @@ def e10_pregnancy(ctx: Context) -> CriterionResult:
             target.append((d.ref, f"current {what}: {d.label}"))
     status = ctx.latest("pregnancy-status", within_days=p.pregnancy_status_lookback_days)
     if status is not None and status.finding == "pregnant":
-        met.append((status.ref, f"pregnancy status 'pregnant' ({status.day.isoformat()})"))
+        met.append((status.ref, f"pregnancy status 'pregnant' ({status.date_text})"))
     hcg = ctx.latest("hcg", "hcg-quant", within_days=p.hcg_lookback_days)
     if hcg is not None:
-        positive = hcg.finding == "positive"
-        equivocal = hcg.finding == "indeterminate"
-        if hcg.quantity is not None:
-            positive = hcg.quantity.value >= p.hcg_positive_miu_ml
-            equivocal = p.hcg_negative_miu_ml <= hcg.quantity.value < p.hcg_positive_miu_ml
+        positive: bool | None = hcg.finding == "positive"
+        negative: bool | None = hcg.finding == "negative"
+        if hcg.quantity is not None:  # a censored value decides only if wholly on one side
+            positive = ge(interval_of(hcg), point(p.hcg_positive_miu_ml))
+            negative = lt(interval_of(hcg), point(p.hcg_negative_miu_ml))
         if positive:
-            met.append((hcg.ref, f"positive hCG ({hcg.day.isoformat()})"))
-        elif equivocal:
-            unclear.append((hcg.ref, f"equivocal hCG ({hcg.day.isoformat()})"))
+            met.append((hcg.ref, f"positive hCG {qty(hcg)} ({hcg.date_text})"))
+        elif not negative:
+            unclear.append((hcg.ref, f"equivocal hCG {qty(hcg)} ({hcg.date_text})"))
+    who = f"gender {gender}" if gender not in (None, "female") else ""
     if met:
-        return result("E10", "met", "; ".join(t for _, t in met), [r for r, _ in met])
+        text = "; ".join(t for _, t in met) + (f" (recorded {who})" if who else "")
+        return result("E10", "met", text, [r for r, _ in met])
     if unclear:
         return result("E10", "unknown", "; ".join(t for _, t in unclear), [r for r, _ in unclear])
-    who = "female patient" if gender == "female" else f"gender {gender or 'not recorded'}"
-    return result(
-        "E10", "not-met", f"{who}; no current pregnancy or lactation recorded (none recorded)"
-    )
+    return result("E10", "not-met", "no current pregnancy or lactation recorded (none recorded)")
 
 
 # --- E11 ---------------------------------------------------------------------------------------
@@ -402,62 +403,77 @@ class _LabCheck:
     refs: tuple[str, ...]
 
 
+_VERDICT: dict[bool | None, CriterionStatus] = {True: "met", False: "not-met", None: "unknown"}
+
+
 def _below(name: str, lab: LabResult, limit: Decimal, unit: str) -> _LabCheck:
-    assert lab.quantity is not None
-    v = lab.quantity.value
-    crosses = v < limit
-    text = (
-        f"{name} {qty(lab)} ({lab.day.isoformat()}) {'<' if crosses else '≥'} {num(limit)} {unit}"
-    )
-    return _LabCheck(name, "met" if crosses else "not-met", text, (lab.ref,))
+    crosses = lt(interval_of(lab), point(limit))  # censored: decided only if wholly on one side
+    sym = {True: "<", False: "≥", None: "may or may not be <"}[crosses]
+    text = f"{name} {qty(lab)} ({lab.date_text}) {sym} {num(limit)} {unit}"
+    return _LabCheck(name, _VERDICT[crosses], text, (lab.ref,))
 
 
 def _over_uln(
     name: str, lab: LabResult, default_uln: Decimal, multiple: Decimal, unit: str
 ) -> _LabCheck:
-    assert lab.quantity is not None
-    v = lab.quantity.value
     if lab.ref_high is not None:
         uln, source = lab.ref_high.value, "the result's reference range"
     else:
         uln, source = default_uln, "default"
     limit = multiple * uln
-    crosses = v > limit
+    crosses = gt(interval_of(lab), point(limit))
+    sym = {True: ">", False: "≤", None: "may or may not be >"}[crosses]
     text = (
-        f"{name} {qty(lab)} ({lab.day.isoformat()}) {'>' if crosses else '≤'} {num(multiple)} × ULN"
+        f"{name} {qty(lab)} ({lab.date_text}) {sym} {num(multiple)} × ULN"
         f" {num(uln)} ({source}) = {num(limit)}"
     )
-    return _LabCheck(name, "met" if crosses else "not-met", text, (lab.ref,))
+    return _LabCheck(name, _VERDICT[crosses], text, (lab.ref,))
 
 
 def _egfr_check(ctx: Context) -> _LabCheck | None:
+    """eGFR: MDRD from the latest creatinine in the window, else a reported MDRD eGFR, else any
+    reported eGFR (docs/criteria.md, E11). Without sex or age MDRD cannot be computed: the reported
+    eGFR is the fallback, and the reason says so."""
     window = ctx.params.lab_lookback_days
     limit = ctx.params.egfr_min
     patient = ctx.record.patient
     notes: list[str] = []
     creat = ctx.latest("creatinine", within_days=window)
     if creat is not None and creat.quantity is not None:
+        scr_range = interval_of(creat)
         if patient.gender not in ("male", "female"):
             notes.append(
-                f"creatinine {creat.ref} present but MDRD needs sex (gender {patient.gender or 'not recorded'})"
+                f"creatinine {creat.ref} present but MDRD needs sex"
+                f" (gender {patient.gender or 'not recorded'})"
             )
         elif patient.birth_date is None:
             notes.append(f"creatinine {creat.ref} present but MDRD needs age (no birthDate)")
-        elif creat.quantity.value <= 0 or age_range(patient.birth_date, creat.day)[0] <= 0:
+        elif scr_range.hi <= 0 or age_range(patient.birth_date, creat.day)[0] <= 0:
             notes.append(f"creatinine {creat.ref}: MDRD cannot use this value or age")
         else:
             youngest, oldest = age_range(patient.birth_date, creat.day)
             races = [patient.black] if patient.black is not None else [False, True]
-            values = [
-                mdrd_egfr(creat.quantity.value, age, patient.gender == "female", bool(black))
-                for age in {youngest, oldest}
-                for black in races
-            ]
-            lo, hi = min(values), max(values)
-            scr = f"creatinine {qty(creat)} ({creat.day.isoformat()})"
+            female = patient.gender == "female"
+
+            def egfr(scr: Decimal) -> list[float]:
+                return [
+                    mdrd_egfr(scr, age, female, bool(black))
+                    for age in {youngest, oldest}
+                    for black in races
+                ]
+
+            # eGFR falls as creatinine rises: a censored creatinine gives an eGFR interval
+            lo = min(egfr(scr_range.hi)) if scr_range.hi != INF else 0.0
+            hi = max(egfr(scr_range.lo)) if scr_range.lo > 0 else float("inf")
+            scr = f"creatinine {qty(creat)} ({creat.date_text})"
             if patient.black is None:
                 scr += ", race not recorded"
-            shown = f"{lo:.1f}" if hi - lo < 0.05 else f"{lo:.1f}-{hi:.1f}"
+            if hi == float("inf"):
+                shown = f">{lo:.1f}"
+            elif lo == 0.0:
+                shown = f"<{hi:.1f}"
+            else:
+                shown = f"{lo:.1f}" if hi - lo < 0.05 else f"{lo:.1f}-{hi:.1f}"
             refs = (creat.ref, patient.ref)
             if hi < float(limit):
                 return _LabCheck(
@@ -481,8 +497,12 @@ def _egfr_check(ctx: Context) -> _LabCheck | None:
                 f"reported eGFR (not MDRD: {lab.code.code if lab.code else 'method not stated'})"
             )
         check = _below(label, lab, limit, "mL/min/1.73m²")
-        prefix = "; ".join(notes) + "; " if notes else ""
+        prefix = "; ".join(notes) + ", so the reported eGFR is used: " if notes else ""
         return _LabCheck("eGFR", check.status, prefix + check.text, check.refs)
+    if notes:  # a creatinine that MDRD cannot use, and no reported eGFR to fall back on
+        assert creat is not None
+        text = "; ".join(notes) + ", and no reported eGFR in the window"
+        return _LabCheck("eGFR", "unknown", text, (creat.ref, patient.ref))
     return None
 
 

@@ -10,7 +10,8 @@ from cds_service.eligibility.context import (
     result,
     split_by_verification,
 )
-from cds_service.eligibility.timeline import Timeline, evaluate_all_rules
+from cds_service.eligibility.interval import gt, point
+from cds_service.eligibility.timeline import Timeline, evaluate_all_rules, iv
 from fhir_mappings.dates import age_range
 from fhir_mappings.facts import Diagnosis
 
@@ -95,13 +96,20 @@ def i3_baseline(ctx: Context, tl: Timeline) -> CriterionResult:
             f"no IgG4 result on or before treatment start {start}{_unusable_note(ctx)}",
             [tl.treatment_ref or ""],
         )
-    b = tl.baseline
+    b, b_range = tl.baseline, tl.baseline_range
+    assert b_range is not None
     evidence = [b.ref, tl.treatment_ref or ""]
-    text = (
-        f"baseline IgG4 {num(b.value)} mg/L ({b.day.isoformat()}, before treatment start {start})"
-    )
-    if b.value > limit:
+    text = f"baseline IgG4 {iv(b_range)} mg/L ({b.date_text}, before treatment start {start})"
+    above = gt(b_range, point(limit))  # a censored baseline decides only if wholly on one side
+    if above is True:
         return result("I3", "met", f"{text} > {num(limit)} mg/L", evidence)
+    if above is None:
+        return result(
+            "I3",
+            "unknown",
+            f"{text}: a censored value that may or may not be > {num(limit)} mg/L",
+            evidence,
+        )
     # an unreadable pre-treatment (or undated) result might have been the higher baseline
     hidden = [
         lab
@@ -207,7 +215,7 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
             therapy_refs,
         )
     cur = tl.current
-    cur_text = f"current IgG4 {num(cur.value)} mg/L ({cur.day.isoformat()})"
+    cur_text = f"current IgG4 {iv(cur.interval)} mg/L ({cur.date_text})"
     newer = [
         lab for lab in ctx.unreadable("igg4") if lab.when is not None and lab.when.day > cur.day
     ]
@@ -217,7 +225,8 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
             "I5",
             "unknown",
             f"{therapy}; a later IgG4 result {h.ref} could not be read ({h.problem}), so the"
-            f" current value is not known (last readable: {num(cur.value)} mg/L, {cur.day.isoformat()})",
+            f" current value is not known (last readable: {iv(cur.interval)} mg/L,"
+            f" {cur.date_text})",
             [*therapy_refs, cur.ref, h.ref],
         )
     if tl.nadir is None:
@@ -232,11 +241,18 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
     evidence = [*therapy_refs, cur.ref, tl.nadir.ref]
     if tl.baseline is not None:
         evidence.append(tl.baseline.ref)
-    if chosen.met is None:
+    if chosen.met is None and chosen.missing:
         return result(
             "I5",
             "unknown",
             f"{therapy}; {cur_text}; no baseline IgG4 for rule {chosen.rule}",
+            evidence,
+        )
+    if chosen.met is None:  # a censored value on the line (docs/criteria.md, censored values)
+        return result(
+            "I5",
+            "unknown",
+            f"{therapy}; {cur_text}; undecided by {chosen.rule}: {chosen.detail}",
             evidence,
         )
     others = [o for r, o in outcomes.items() if r != chosen.rule]
@@ -251,7 +267,7 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
     return result(
         "I5",
         status,
-        f"{therapy}; {verdict} by {chosen.rule}: {chosen.detail}{note}",
+        f"{therapy}; {cur_text}; {verdict} by {chosen.rule}: {chosen.detail}{note}",
         evidence,
     )
 

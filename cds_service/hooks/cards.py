@@ -216,6 +216,8 @@ def _line_clause(igg4: dict[str, Any], points: dict[str, dict[str, Any] | None])
     )
     rule = str(igg4.get("rule") or "")
     line = _num(igg4.get("threshold"))
+    if igg4.get("thresholdComparator") or any(p and p.get("comparator") for p in points.values()):
+        return ""  # a censored value: the I5 reason says how it stands (docs/criteria.md)
     if rule == "ratio-vs-nadir":
         if nadir is None or current is None or nadir <= 0:
             return ""

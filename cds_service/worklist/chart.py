@@ -19,6 +19,11 @@ class Point:
     day: date
     value: float
     ref: str = ""
+    comparator: str = ""  # "<", "<=", ">", ">=": a censored result, drawn at its bound
+
+    @property
+    def shown(self) -> str:
+        return f"{self.comparator}{_fmt(self.value)}"
 
 
 def _point(raw: Any) -> Point | None:
@@ -30,7 +35,10 @@ def _point(raw: Any) -> Point | None:
         value = float(raw["value"])
     except (KeyError, TypeError, ValueError):
         return None
-    return Point(day, value, str(raw.get("ref") or "")) if math.isfinite(value) else None
+    comparator = raw.get("comparator") if raw.get("comparator") in ("<", "<=", ">", ">=") else ""
+    if not math.isfinite(value):
+        return None
+    return Point(day, value, str(raw.get("ref") or ""), str(comparator))
 
 
 def _number(raw: Any) -> float | None:
@@ -61,6 +69,8 @@ def igg4_chart(igg4: dict[str, Any] | None) -> Markup:
     )
     marks = {k: _point(igg4.get(k)) for k in ("baseline", "nadir", "current")}
     threshold = _number(igg4.get("threshold"))
+    # a censored baseline gives a censored line (">900")
+    line_cmp = str(c) if (c := igg4.get("thresholdComparator")) in ("<", "<=", ">", ">=") else ""
     inclusion = _number(igg4.get("inclusionThreshold"))
     try:
         start = date.fromisoformat(str(igg4.get("treatmentStart"))[:10])
@@ -134,7 +144,7 @@ def igg4_chart(igg4: dict[str, Any] | None) -> Markup:
         )
     for cls, value, label in (
         ("inclusion-line", inclusion, f"I3 line {_fmt(inclusion or 0)} {unit}"),
-        ("threshold-line", threshold, f"re-elevation {_fmt(threshold or 0)} {unit}"),
+        ("threshold-line", threshold, f"re-elevation {line_cmp}{_fmt(threshold or 0)} {unit}"),
     ):
         if value is not None and value <= y_max:
             add(
@@ -147,7 +157,7 @@ def igg4_chart(igg4: dict[str, Any] | None) -> Markup:
     for p in series:
         add(
             f'<circle class="result" cx="{x(p.day):.1f}" cy="{y(p.value):.1f}" r="4">'
-            f"<title>{p.day.isoformat()}: {_fmt(p.value)} {escape(unit)}</title></circle>"
+            f"<title>{p.day.isoformat()}: {escape(p.shown)} {escape(unit)}</title></circle>"
         )
     for name, mark in marks.items():
         if mark is None:
@@ -157,7 +167,7 @@ def igg4_chart(igg4: dict[str, Any] | None) -> Markup:
         add(
             f'<g class="mark mark-{name}"><circle cx="{x(mark.day):.1f}" cy="{y(mark.value):.1f}"'
             f' r="8"/><text x="{x(mark.day):.1f}" y="{label_y:.1f}"'
-            f' text-anchor="middle">{name} {_fmt(mark.value)}</text></g>'
+            f' text-anchor="middle">{name} {escape(mark.shown)}</text></g>'
         )
     add("</svg>")
     return Markup("".join(out))
@@ -174,7 +184,7 @@ def _description(
     parts = [f"{len(series)} serum IgG4 results from {series[0].day} to {series[-1].day}."]
     for name, mark in marks.items():
         if mark:
-            parts.append(f"{name.capitalize()} {_fmt(mark.value)} {unit} on {mark.day}.")
+            parts.append(f"{name.capitalize()} {mark.shown} {unit} on {mark.day}.")
     if start:
         parts.append(f"Treatment started {start}.")
     if threshold is not None:

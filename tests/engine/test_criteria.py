@@ -132,10 +132,13 @@ def test_i5_relapse_and_therapy() -> None:
         med("prednisone", status="stopped")
     ]
     assert status_of(stopped, "I5") == "not-met"
-    covering = [r for r in res if r["resourceType"] != "MedicationRequest"] + [
-        med("prednisone", status="completed", period=("2020-02-01", "2027-01-01"))
-    ]
-    assert status_of(covering, "I5") == "met"
+    # docs/criteria.md "therapy status wins": a stopped or completed record is never active
+    # maintenance, whatever its dosage period says; another status with a covering period is
+    for status, expected in (("completed", "not-met"), ("stopped", "not-met"), ("on-hold", "met")):
+        covering = [r for r in res if r["resourceType"] != "MedicationRequest"] + [
+            med("prednisone", status=status, period=("2020-02-01", "2027-01-01"))
+        ]
+        assert status_of(covering, "I5") == expected, status
     statement = [r for r in res if r["resourceType"] != "MedicationRequest"] + [
         med("x", rxnorm="8640", kind="MedicationStatement", authored="2020-02-01")
     ]
@@ -351,8 +354,16 @@ def test_e10() -> None:
         status_of(res + [coded_obs("82810-3", "77386006", "2026-01-27")], "E10") == "not-met"
     )  # 301 days
     assert status_of(res + [coded_obs("2106-3", "10828004", "2026-11-01")], "E10") == "met"
+    # docs/criteria.md: E10 whatever the recorded gender (administrative gender is not biology)
+    for gender in ("male", "other", "unknown", None):
+        recorded = replace_patient(res, gender=gender)
+        a = assess(recorded + [cond("Z33.1")])
+        assert a.criterion("E10").status == "met", gender
+        assert status_of(recorded, "E10") == "not-met"
+        assert "none recorded" in assess(recorded).criterion("E10").reason
     male = replace_patient(res, gender="male")
-    assert status_of(male + [cond("Z33.1")], "E10") == "not-met"
+    assert status_of(male + [cond("Z39.1")], "E10") == "met"  # lactation
+    assert status_of(male + [coded_obs("2106-3", "10828004", "2026-11-01")], "E10") == "met"
 
 
 # --- E11 ------------------------------------------------------------------------------------
@@ -433,7 +444,7 @@ def test_unusable_data_is_said() -> None:
     a = assess(res)
     issues = " | ".join(a.data_issues)
     assert "entered-in-error" in issues
-    assert "no usable effective date" in issues
+    assert "no usable date (effective[x] or issued)" in issues
     assert "mmol/L" in issues
     assert "99999-9" in issues and "not recognised" in issues
     assert a.criterion("I3").reason.startswith("baseline IgG4 2350")  # the 5000s were not used

@@ -16,7 +16,8 @@ from cds_service.cli import cli
 from cds_service.eligibility import assess_bundle
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "patients"
-EXPECTED = sorted(FIXTURES.glob("*.expected.json"))
+EXPORTS = FIXTURES.parent / "exports"  # transaction Bundles with urn:uuid fullUrls and no ids
+EXPECTED = sorted([*FIXTURES.glob("*.expected.json"), *EXPORTS.glob("*.expected.json")])
 SCHEMA = json.loads(
     resources.files("cds_service.eligibility").joinpath("assessment.schema.json").read_text()
 )

@@ -126,3 +126,22 @@ def test_worklist_link_encodes_the_server() -> None:
     resource = card["suggestions"][0]["actions"][0]["resource"]
     assert "requester" not in resource  # no userId: no requester invented
     assert resource["performer"] == [{"display": "Study team of NCT05974683"}]
+
+
+def test_detail_shows_censored_igg4_values() -> None:
+    """docs/criteria.md, censored values: '<70' is never shown as 70, and the course says nothing
+    of the line that a censored value does not decide (the I5 reason says how it stands)."""
+    a = _assessment("needs-review")
+    a["igg4"] = {
+        "baseline": {"date": "2022-03-01", "value": 3000.0, "comparator": ">", "ref": "O/b"},
+        "nadir": {"date": "2024-06-01", "value": 380.0, "ref": "O/n"},
+        "current": {"date": "2026-09-15", "value": 1300.0, "ref": "O/c"},
+        "threshold": 900.0,
+        "thresholdComparator": ">",
+        "rule": "fraction-of-baseline",
+    }
+    text = detail(a)
+    assert "baseline >3,000 (2022-03-01)" in text and "current 1,300 mg/L" in text
+    assert "re-elevation line" not in text
+    a["igg4"]["current"] = {"date": "2026-11-01", "value": 70.0, "comparator": "<", "ref": "O/c"}
+    assert "current \\<70 mg/L (2026-11-01)" in detail(a)  # markdown-escaped "<"

@@ -63,3 +63,16 @@ def test_text_is_escaped() -> None:
     svg = str(igg4_chart({"unit": "<mg/L>", "series": [{"date": "2026-01-01", "value": 1}]}))
     assert "<mg/L>" not in svg and "&lt;mg/L&gt;" in svg
     ET.fromstring(svg)
+
+
+def test_censored_results_show_their_comparator() -> None:
+    """docs/criteria.md, censored values: '<70 mg/L' is drawn at 70 and labelled '<70'."""
+    igg4 = assessment("p")["igg4"]
+    igg4["series"][-1] = {**igg4["series"][-1], "value": 70.0, "comparator": "<"}
+    igg4["current"] = igg4["series"][-1]
+    igg4["baseline"] = {**igg4["baseline"], "comparator": ">"}
+    igg4["thresholdComparator"] = ">"
+    svg = str(igg4_chart(igg4))
+    ET.fromstring(svg)
+    assert "2026-10-01: &lt;70.0 mg/L" in svg and "current &lt;70.0" in svg
+    assert "baseline &gt;5,200" in svg and "re-elevation &gt;1,560 mg/L" in svg
