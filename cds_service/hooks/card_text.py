@@ -21,10 +21,11 @@ from typing import Any
 # (emphasis, code, links and images, raw HTML, entities, GFM tables and strikethrough); data never
 # starts a line on the card, so the line-start markers (#, -, +, =, "1.") need no escape, and "(" or
 # "!" cannot make a link without the "[" escaped here. Autolink literals (www., http://, e-mail) are
-# broken by escaping their "." / ":" / "@".
+# kept text by an invisible word joiner (see ``_break_autolink``).
 _INLINE = re.compile(r"([\\`*_\[\]<>&|~])")
 _AUTOLINK = re.compile(r"(?i)(www)\.|(https?|ftp)(:)|(@)")
 _SPACE = re.compile(r"\s+")
+WORD_JOINER = "\u2060"
 
 
 class Markdown(str):
@@ -42,11 +43,13 @@ def escape(value: Any) -> Markdown:
 
 
 def _break_autolink(match: re.Match[str]) -> str:
+    """GFM turns www., scheme:// and e-mail addresses in plain text into links after parsing,
+    whatever escapes the text holds: a WORD JOINER (invisible, U+2060) keeps them text."""
     if match.group(1):
-        return f"{match.group(1)}\\."
+        return f"{match.group(1)}{WORD_JOINER}."
     if match.group(2):
-        return f"{match.group(2)}\\:"
-    return "\\@"
+        return f"{match.group(2)}:{WORD_JOINER}"
+    return f"{WORD_JOINER}@"
 
 
 def shorten(text: Any, limit: int) -> str:

@@ -96,7 +96,13 @@ def _assess(bundle: Path) -> dict[str, Any]:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    """Rendered text as read: whitespace collapsed, invisible word joiners (U+2060) dropped."""
+    return re.sub(r"\s+", " ", text.replace("\u2060", "")).strip()
+
+
+# What GFM (mdast-util-gfm-autolink-literal, as the CDS Hooks sandbox renders) links in plain text
+# after parsing, escapes or not: none may be left in rendered data text.
+GFM_AUTOLINK = re.compile(r"(?i)(https?://|www\.)[-.\w]+|[-.\w+]+@[-\w]+(\.[-\w]+)+")
 
 
 @pytest.mark.parametrize("bundle", BUNDLES, ids=[p.stem[:2] for p in BUNDLES])
@@ -110,6 +116,7 @@ def test_card_of_every_fixture_reads_in_five_seconds(bundle: Path) -> None:
     assert not EMOJI.search(text) and not EMOJI.search(head)
     assert not re.search(r"\d\.0\b", text.split("\n")[0])  # our numbers: never "2600.0"
     page = rendered(text)
+    assert not GFM_AUTOLINK.search("".join(page.text))
     plain = _norm("".join(page.text))
     # Only our own markup: paragraphs, bold headings, one list per section; no link in the text
     # (a click there would navigate the EHR's frame): the full table is behind the card's links.
@@ -160,7 +167,10 @@ def test_ucum_units_and_markup_in_reasons_render_as_text() -> None:
     assert "script" not in page.tags and set(page.tags) <= {"p", "strong", "ul", "li"}
     assert page.links == []
     assert _norm(shorten_reason(hostile, REASON_MAX)) in _norm("".join(page.text))
-    assert _norm("".join(rendered(escape(hostile)).text)) == _norm(hostile)
+    whole = "".join(rendered(escape(hostile)).text)
+    assert _norm(whole) == _norm(hostile)
+    assert not GFM_AUTOLINK.search(whole)  # www., https:// and e-mail stay text in GFM too
+    assert GFM_AUTOLINK.search(hostile)  # (the check is not vacuous)
 
 
 def test_numbers_as_a_clinician_writes_them() -> None:
