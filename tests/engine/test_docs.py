@@ -15,11 +15,15 @@ CRITERIA = (ROOT / "docs" / "criteria.md").read_text(encoding="utf-8")
 CODES = (ROOT / "docs" / "codes.md").read_text(encoding="utf-8")
 
 
+# the steering folder beside the repository, spelt so that this file does not name it either
+OUTSIDE = "sha" + "red/"
+
+
 def test_nothing_points_outside_the_project() -> None:
-    """A user's clone has no ../shared: nothing may send a reader there."""
+    """A user's clone has only the repository: nothing may send a reader to a folder beside it."""
     found = subprocess.run(
-        ["git", "grep", "-n", "-I", "-e", "shared/", "--", "README.md", "docs", "fixtures",
-         "cds_service", "fhir_mappings", "tests", ":!tests/engine/test_docs.py"],
+        ["git", "grep", "-n", "-I", "-e", OUTSIDE, "--", "README.md", "docs", "fixtures",
+         "cds_service", "fhir_mappings", "tests"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert found.returncode in (0, 1), found.stderr
