@@ -405,3 +405,21 @@ def test_resource_without_id_or_fullurl_is_cited_by_place() -> None:
     a = assess_bundle(bundle, as_of=AS_OF)
     assert a.patient == "Patient/no-id-1" and a.status == "candidate"
     assert any("cited by its place" in i for i in a.data_issues)
+
+
+# --- seen in a Synthea export ---------------------------------------------------------------
+def test_urine_bilirubin_is_not_serum_total_bilirubin() -> None:
+    """A urine dipstick (LOINC 5770-3, not in the value set) named "Bilirubin.total [...] in Urine"
+    must not be matched by its name as serum total bilirubin: neither used (1 mg/dL) nor taken
+    for an unreadable later bilirubin (a coded "Negative" made E11 unknown)."""
+    quantity = obs("5770-3", 1, "mg/dL", "2026-11-10")
+    quantity["code"]["coding"][0]["display"] = (
+        "Bilirubin.total [Mass/volume] in Urine by Test strip"
+    )
+    coded = obs("5770-3", None, None, "2026-11-10")
+    coded["code"]["coding"][0]["display"] = "Bilirubin.total [Presence] in Urine by Test strip"
+    coded["valueCodeableConcept"] = {"text": "Negative"}
+    for urine in (quantity, coded):
+        a = assess([*candidate_resources(), urine])
+        assert a.criterion("E11").status == "not-met"
+        assert "TBil 10 umol/L (2026-11-01)" in a.criterion("E11").reason
