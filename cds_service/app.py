@@ -21,6 +21,7 @@ from cds_service.db import make_engine, make_session_factory, upgrade
 from cds_service.hooks.blueprint import bp as hooks_bp
 from cds_service.hooks.blueprint import health_bp, problem
 from cds_service.hooks.state import LISTENERS_KEY, build_state
+from fhir_mappings import units
 
 log = logging.getLogger("igg4_cds")
 
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, serving: bool = True)
     # then gets the limit of its endpoint (_limit_body).
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_REQUEST_BYTES"])
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    units.configure(max_unit_length=app.config["MAX_UNIT_LENGTH"])  # the engine's, per process
 
     url = app.config["DATABASE_URL"] or default_database_url(app)
     app.config["DATABASE_URL"] = url

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from fhir_mappings.units import DEFAULT_MAX_UNIT_LENGTH, MAX_UNIT_LENGTH_CEILING
+
 ENV_PREFIX = "IGG4_CDS_"
 
 DEFAULTS: dict[str, Any] = {
@@ -58,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     # With PREFETCH_OBSERVATIONS_BY_CODE: fetch the labs read only within a window (E11, E1, E10)
     # from that window on (plus their undated results), not the whole history (hooks/narrowing.py).
     "FHIR_NARROW_BY_DATE": True,
+    # Longest Quantity unit/code string read (1-256); a longer one is a dataIssue, never parsed
+    "MAX_UNIT_LENGTH": DEFAULT_MAX_UNIT_LENGTH,
     # Cards
     "WORKLIST_BASE_URL": None,  # None: this service's own URL (the worklist blueprint lives here)
     "SMART_LAUNCH_URL": None,  # adds a "smart" link to the card when set
@@ -177,6 +181,11 @@ def validate(config: dict[str, Any]) -> None:
     from fhir_mappings.summary import MrnRule
 
     MrnRule.from_config(config["MRN_IDENTIFIER"])  # raises ValueError with the reason
+    limit = config["MAX_UNIT_LENGTH"]
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise ValueError("MAX_UNIT_LENGTH must be a whole number")
+    if not 1 <= limit <= MAX_UNIT_LENGTH_CEILING:
+        raise ValueError(f"MAX_UNIT_LENGTH must be between 1 and {MAX_UNIT_LENGTH_CEILING}")
     if not isinstance(config["JWT_ISSUERS"], dict):
         raise ValueError("JWT_ISSUERS must be a mapping of issuer to its keys")
     bad = {a for a in config["JWT_ALGORITHMS"] if a == "none" or a.startswith("HS")}
