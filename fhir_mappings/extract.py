@@ -243,14 +243,36 @@ def _identify(concept: Any, vs: ValueSets) -> tuple[str | None, Coding | None, s
         name = vs.lab_for_coding(c.system, c.code)
         if name is not None:
             return name, c, "code"
-    if any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
+    # Not coded in the value sets: the same local code and name recur in every patient's data, so
+    # the answer is remembered per (text, codings) (issue 13)
+    text = text_of(concept)
+    if text is None and all(c.display is None for c in codings):
+        found = _identify_uncoded(codings, text, vs)  # codes only: nothing to remember
+    else:
+        key = (text, *[(c.system, c.code, c.display) for c in codings])
+        known = vs.identified.get(key)
+        found = (
+            known
+            if known is not None
+            else vs.remember_identified(key, _identify_uncoded(codings, text, vs))
+        )
+    if found == "known-unused":
         return None, _KNOWN_UNUSED, "code"
-    for t in [text_of(concept), *(c.display for c in codings)]:
+    if found:
+        return found, codings[0] if codings else None, "text"
+    return None, None, "code"
+
+
+def _identify_uncoded(codings: tuple[Coding, ...], text: str | None, vs: ValueSets) -> str:
+    """The analyte named by the text or a display, "known-unused", or "" for none."""
+    if any(vs.labs_known_unused.matches_coding(c.system, c.code) for c in codings):
+        return "known-unused"
+    for t in [text, *(c.display for c in codings)]:
         if t:
             name = vs.lab_for_text(t)
             if name is not None:
-                return name, codings[0] if codings else None, "text"
-    return None, None, "code"
+                return name
+    return ""
 
 
 def _lab(
