@@ -1,0 +1,163 @@
+"""Unit conversion and code identification cost (issue 13): prints figures, asserts nothing.
+
+    python benchmarks/codes_bench.py [--rounds N]
+
+Each figure is printed beside a floor measured in the same run, in interleaved rounds (medians):
+
+- **first conversion** in a fresh interpreter (what the first hook after a worker starts, or
+  ``igg4-cds assess``, pays): the table-driven reader, then the full UCUM grammar (ucumvert on
+  pint) for a unit outside it, beside the floor of a ``Decimal`` multiplication;
+- **steady-state conversion**: a remembered conversion, the reader on a new unit, ucumvert on a new
+  unit, beside a dict lookup;
+- **identification** of an Observation's code: a LOINC code of the value sets, a local code named
+  in its text (remembered, and new texts never seen before), and the text scan without the memo,
+  beside a dict lookup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+FIRST_CALL = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from decimal import Decimal
+from fhir_mappings import units
+from fhir_mappings.units import UnitSpec, conversion_factor
+t1 = time.perf_counter()
+spec = UnitSpec("mg/L", "mass")
+t2 = time.perf_counter()
+Decimal("1.40") * Decimal(1000)
+t3 = time.perf_counter()
+conversion_factor("g/L", spec)
+t4 = time.perf_counter()
+loaded = "pint" in sys.modules
+conversion_factor("g/(L)", spec)  # parentheses: outside the reader, the full grammar
+t5 = time.perf_counter()
+from fhir_mappings.extract import _identify
+from fhir_mappings.valuesets import default_valuesets
+t6 = time.perf_counter()
+vs = default_valuesets()
+t7 = time.perf_counter()
+_identify({"coding": [{"system": "x", "code": "1"}], "text": "血清肌酐"}, vs)
+t8 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "floor": t3 - t2, "fast": t4 - t3, "grammar": t5 - t4,
+                  "valuesets": t7 - t6, "identify": t8 - t7, "pint_after_fast": loaded}))
+"""
+
+
+def first_calls(rounds: int) -> dict[str, list[float]]:
+    keys = ("import", "floor", "fast", "grammar", "valuesets", "identify")
+    out: dict[str, list[float]] = {key: [] for key in keys}
+    for _ in range(rounds):
+        run = subprocess.run(
+            [sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        data = json.loads(run.stdout)
+        assert data["pint_after_fast"] is False, "the reader loaded pint"
+        for key in out:
+            out[key].append(data[key])
+    return out
+
+
+def per_call(fn: Callable[[], Any], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def steady(rounds: int) -> dict[str, list[float]]:
+    from fhir_mappings import units
+    from fhir_mappings.extract import _identify
+    from fhir_mappings.valuesets import default_valuesets, fold
+
+    vs = default_valuesets()
+    spec = vs.lab_units["igg4"]
+    units.conversion_factor("mg/dL", spec)
+    units._registry()  # built once, outside the timings
+    table = {"mg/dL": 10}
+    coded = {"coding": [{"system": "http://loinc.org", "code": "2469-5"}]}
+    local = {
+        "coding": [{"system": "http://hospital.example.cn/lis", "code": "K", "display": "钾"}],
+        "text": "血清钾",
+    }
+    fresh_units = iter(f"mg/dL{{r{i}}}" for i in range(10**9))  # annotated: new to every cache
+    fresh_texts = iter(f"本地检验项目 {i}" for i in range(10**9))
+
+    def new_text() -> Any:
+        t = next(fresh_texts)
+        return _identify({"coding": [{"system": "x", "code": t}], "text": t}, vs)
+
+    def scan_without_memo() -> Any:
+        low = fold("血清钾")
+        return next((n for n, m in vs.labs.items() if m.matches_folded(low)), None)
+
+    cases: dict[str, tuple[Callable[[], Any], int]] = {
+        "floor: dict lookup": (lambda: table.get("mg/dL"), 200_000),
+        "conversion, remembered": (lambda: units.conversion_factor("mg/dL", spec), 200_000),
+        "conversion, new unit, reader": (
+            lambda: units._fast.__wrapped__(next(fresh_units)),  # type: ignore[attr-defined]
+            20_000,
+        ),
+        "conversion, new unit, ucumvert": (
+            lambda: units._registry().from_ucum(next(fresh_units)),
+            200,
+        ),
+        "identify: LOINC code": (lambda: _identify(coded, vs), 100_000),
+        "identify: local code by name, remembered": (lambda: _identify(local, vs), 100_000),
+        "identify: local code by name, new text": (new_text, 5_000),
+        "identify: text scan without the memo": (scan_without_memo, 5_000),
+    }
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (fn, n) in cases.items():
+            out[name].append(per_call(fn, n))
+    return out
+
+
+def fmt(seconds: float) -> str:
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.2f} µs"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    print(f"first call, fresh interpreter (median of {args.rounds})")
+    first = {k: statistics.median(v) for k, v in first_calls(args.rounds).items()}
+    floor = first["floor"]
+    print(f"  {'import fhir_mappings.units':48} {fmt(first['import']):>10}")
+    print(f"  {'floor: Decimal multiplication':48} {fmt(floor):>10}")
+    for key, label in (("fast", "first conversion (g/L -> mg/L, reader)"),):
+        print(f"  {label:48} {fmt(first[key]):>10}  {first[key] / floor:8.0f} x floor")
+    label = "first conversion via ucumvert (g/(L))"
+    print(f"  {label:48} {fmt(first['grammar']):>10}  {first['grammar'] / floor:8.0f} x floor")
+    print("  (pint and ucumvert are not imported until a unit outside the reader is met)")
+    print(f"  {'loading the value sets (first use)':48} {fmt(first['valuesets']):>10}")
+    label = "first identification by a Chinese name"
+    print(f"  {label:48} {fmt(first['identify']):>10}  {first['identify'] / floor:8.0f} x floor")
+
+    print(f"\nsteady state, per call (median of {args.rounds} interleaved rounds)")
+    results = {k: statistics.median(v) for k, v in steady(args.rounds).items()}
+    floor = results["floor: dict lookup"]
+    for name, value in results.items():
+        print(f"  {name:48} {fmt(value):>10}  {value / floor:8.1f} x floor")
+
+
+if __name__ == "__main__":
+    main()
