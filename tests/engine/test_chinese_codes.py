@@ -88,6 +88,7 @@ def test_chinese_lab_names(name: str, analyte: str) -> None:
         "谷草转氨酶/谷丙转氨酶比值",
         "线粒体天冬氨酸氨基转移酶",
         "直接胆红素",
+        "尿总胆红素",  # a urine dipstick
         "尿肌酐",
         "内生肌酐清除率",
         "尿白蛋白/肌酐比值",
