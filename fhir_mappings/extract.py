@@ -383,9 +383,12 @@ def _string_value(value: Any) -> tuple[Decimal, str | None, str | None] | None:
     m = _STRING_VALUE.match(value)
     if m is None or (m.group(3) or " ")[0] in ",.":  # "1,5": a decimal comma or a list, not read
         return None
+    number = to_decimal(m.group(2))  # the same limits as a JSON number (no 1e999)
+    if number is None:
+        return None
     unit = normalise_unit_text(m.group(3)) if m.group(3) else None
     comparator = COMPARATORS[m.group(1)] if m.group(1) else None
-    return Decimal(m.group(2)), comparator, unit
+    return number, comparator, unit
 
 
 def _viral_load_finding(value: Decimal, comparator: str | None) -> str:

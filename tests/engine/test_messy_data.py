@@ -423,3 +423,15 @@ def test_urine_bilirubin_is_not_serum_total_bilirubin() -> None:
         a = assess([*candidate_resources(), urine])
         assert a.criterion("E11").status == "not-met"
         assert "TBil 10 umol/L (2026-11-01)" in a.criterion("E11").reason
+
+
+def test_a_string_value_beyond_any_result_is_not_a_number() -> None:
+    """'>' and 150 nines is not an eGFR: the same limit as a JSON number (no 1e999 in reasons)."""
+    labs_no_creat = [
+        r
+        for r in candidate_resources()
+        if r["resourceType"] != "Observation" or r["code"]["coding"][0]["code"] != "2160-0"
+    ]
+    a = assess([*labs_no_creat, string_value("77147-7", ">" + "9" * 150, "2026-11-01")])
+    assert a.criterion("E11").status == "unknown"
+    assert any("is not a number" in i for i in a.data_issues)
