@@ -1,6 +1,6 @@
 """Unit conversion and code identification cost (issue 13): prints figures, asserts nothing.
 
-    python benchmarks/codes_bench.py [--rounds N]
+    python benchmarks/codes_bench.py [--rounds N] [--population N] [--tree CHECKOUT]
 
 Each figure is printed beside a floor measured in the same run, in interleaved rounds (medians):
 
@@ -11,7 +11,13 @@ Each figure is printed beside a floor measured in the same run, in interleaved r
   unit, beside a dict lookup;
 - **identification** of an Observation's code: a LOINC code of the value sets, a local code named
   in its text (remembered, and new texts never seen before), and the text scan without the memo,
-  beside a dict lookup.
+  beside a dict lookup;
+- **the engine over a synthetic population** (``igg4-cds synth`` patients, in memory, 1 core):
+  facts and assessment per patient, beside ``orjson`` parsing the same resources.
+
+``--tree CHECKOUT`` measures the ``fhir_mappings`` and ``cds_service`` of another checkout (a
+``git worktree`` of an older commit, say) with this script, for a before/after comparison; the
+figures that an older tree cannot give are skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Put a checkout first on the path, ahead of an editable install of this one.
+USE_TREE = r"""
+import sys
+if TREE:
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path.insert(0, TREE)
+"""
 
 FIRST_CALL = r"""
 import json, sys, time
@@ -57,15 +69,15 @@ print(json.dumps({"import": t1 - t0, "floor": t3 - t2, "fast": t4 - t3, "grammar
 """
 
 
-def first_calls(rounds: int) -> dict[str, list[float]]:
+def first_calls(rounds: int, tree: str) -> dict[str, list[float]]:
     keys = ("import", "floor", "fast", "grammar", "valuesets", "identify")
     out: dict[str, list[float]] = {key: [] for key in keys}
+    code = f"TREE = {tree!r}\n" + USE_TREE + FIRST_CALL
     for _ in range(rounds):
         run = subprocess.run(
-            [sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, check=True, cwd=ROOT
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
         )
         data = json.loads(run.stdout)
-        assert data["pint_after_fast"] is False, "the reader loaded pint"
         for key in out:
             out[key].append(data[key])
     return out
@@ -81,7 +93,7 @@ def per_call(fn: Callable[[], Any], n: int) -> float:
 def steady(rounds: int) -> dict[str, list[float]]:
     from fhir_mappings import units
     from fhir_mappings.extract import _identify
-    from fhir_mappings.valuesets import default_valuesets, fold
+    from fhir_mappings.valuesets import default_valuesets
 
     vs = default_valuesets()
     spec = vs.lab_units["igg4"]
@@ -101,16 +113,12 @@ def steady(rounds: int) -> dict[str, list[float]]:
         return _identify({"coding": [{"system": "x", "code": t}], "text": t}, vs)
 
     def scan_without_memo() -> Any:
-        low = fold("血清钾")
+        low = "血清钾"
         return next((n for n, m in vs.labs.items() if m.matches_folded(low)), None)
 
     cases: dict[str, tuple[Callable[[], Any], int]] = {
         "floor: dict lookup": (lambda: table.get("mg/dL"), 200_000),
         "conversion, remembered": (lambda: units.conversion_factor("mg/dL", spec), 200_000),
-        "conversion, new unit, reader": (
-            lambda: units._fast.__wrapped__(next(fresh_units)),  # type: ignore[attr-defined]
-            20_000,
-        ),
         "conversion, new unit, ucumvert": (
             lambda: units._registry().from_ucum(next(fresh_units)),
             200,
@@ -118,12 +126,46 @@ def steady(rounds: int) -> dict[str, list[float]]:
         "identify: LOINC code": (lambda: _identify(coded, vs), 100_000),
         "identify: local code by name, remembered": (lambda: _identify(local, vs), 100_000),
         "identify: local code by name, new text": (new_text, 5_000),
-        "identify: text scan without the memo": (scan_without_memo, 5_000),
     }
+    if hasattr(units, "_fast"):  # this tree's reader and memo-free scan
+        cases["conversion, new unit, reader"] = (
+            lambda: units._fast.__wrapped__(next(fresh_units)),
+            20_000,
+        )
+        cases["identify: text scan without the memo"] = (scan_without_memo, 5_000)
     out: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, (fn, n) in cases.items():
             out[name].append(per_call(fn, n))
+    return out
+
+
+def population(n: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per patient: the engine (facts + assessment) and orjson parsing the same data."""
+    from datetime import date
+
+    import orjson
+
+    from cds_service.eligibility.api import assess_resources
+    from cds_service.synth.generator import generate_population, shared_resources
+    from fhir_mappings.valuesets import default_valuesets
+
+    vs = default_valuesets()
+    shared = shared_resources(1)
+    patients = []
+    for p in generate_population(n, seed=1):
+        resources = [r for rs in p.resources.values() for r in rs] + shared
+        patients.append((orjson.dumps(resources), sum(len(rs) for rs in p.resources.values())))
+    count = sum(c for _, c in patients)
+    out: dict[str, list[float]] = {"parse": [], "engine": [], "resources": [float(count)]}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        parsed = [orjson.loads(raw) for raw, _ in patients]
+        out["parse"].append((time.perf_counter() - start) / n)
+        start = time.perf_counter()
+        for resources in parsed:
+            assess_resources(resources, as_of=date(2026, 11, 24), valuesets=vs)
+        out["engine"].append((time.perf_counter() - start) / n)
     return out
 
 
@@ -136,18 +178,26 @@ def fmt(seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--population", type=int, default=300, help="synthetic patients")
+    parser.add_argument("--tree", default="", help="another checkout to measure instead")
     args = parser.parse_args()
+    exec(USE_TREE, {"TREE": args.tree, "sys": sys})
+    if not args.tree:
+        sys.path.insert(0, str(ROOT))
+    import fhir_mappings
 
-    print(f"first call, fresh interpreter (median of {args.rounds})")
-    first = {k: statistics.median(v) for k, v in first_calls(args.rounds).items()}
+    print(f"measuring {Path(fhir_mappings.__file__).parents[1]}")
+
+    print(f"\nfirst call, fresh interpreter (median of {args.rounds})")
+    first = {k: statistics.median(v) for k, v in first_calls(args.rounds, args.tree).items()}
     floor = first["floor"]
     print(f"  {'import fhir_mappings.units':48} {fmt(first['import']):>10}")
     print(f"  {'floor: Decimal multiplication':48} {fmt(floor):>10}")
-    for key, label in (("fast", "first conversion (g/L -> mg/L, reader)"),):
+    for key, label in (("fast", "first conversion (g/L -> mg/L)"),):
         print(f"  {label:48} {fmt(first[key]):>10}  {first[key] / floor:8.0f} x floor")
-    label = "first conversion via ucumvert (g/(L))"
+    label = "then a unit the reader does not know (g/(L))"
     print(f"  {label:48} {fmt(first['grammar']):>10}  {first['grammar'] / floor:8.0f} x floor")
-    print("  (pint and ucumvert are not imported until a unit outside the reader is met)")
+    print("  (this tree's reader leaves pint and ucumvert unimported until the second line)")
     print(f"  {'loading the value sets (first use)':48} {fmt(first['valuesets']):>10}")
     label = "first identification by a Chinese name"
     print(f"  {label:48} {fmt(first['identify']):>10}  {first['identify'] / floor:8.0f} x floor")
@@ -157,6 +207,15 @@ def main() -> None:
     floor = results["floor: dict lookup"]
     for name, value in results.items():
         print(f"  {name:48} {fmt(value):>10}  {value / floor:8.1f} x floor")
+
+    pop = population(args.population, args.rounds)
+    parse, engine = statistics.median(pop["parse"]), statistics.median(pop["engine"])
+    per = pop["resources"][0] / args.population
+    print(f"\nengine over {args.population} synthetic patients ({per:.0f} resources each), 1 core")
+    print(f"  {'floor: orjson parse, per patient':48} {fmt(parse):>10}")
+    label = "facts + assessment, per patient"
+    print(f"  {label:48} {fmt(engine):>10}  {engine / parse:8.1f} x floor")
+    print(f"  {'resources per second':48} {per / engine:10,.0f}")
 
 
 if __name__ == "__main__":
