@@ -1,6 +1,6 @@
 """Unit conversion and code identification cost (issue 13): prints figures, asserts nothing.
 
-    python benchmarks/codes_bench.py [--rounds N] [--population N] [--tree CHECKOUT]
+    python benchmarks/codes_bench.py [--rounds N] [--population N] [--probe-kb KB] [--tree CHECKOUT]
 
 Each figure is printed beside a floor measured in the same run, in interleaved rounds (medians):
 
@@ -13,7 +13,10 @@ Each figure is printed beside a floor measured in the same run, in interleaved r
   in its text (remembered, and new texts never seen before), and the text scan without the memo,
   beside a dict lookup;
 - **the engine over a synthetic population** (``igg4-cds synth`` patients, in memory, 1 core):
-  facts and assessment per patient, beside ``orjson`` parsing the same resources.
+  facts and assessment per patient, beside ``orjson`` parsing the same resources;
+- **hostile units** (issue 10, row 1): CPU time to assess a patient whose IgG4 Observations all
+  carry ``"(" * 2000 + "g" + ")" * 2000`` as their UCUM code, ``--probe-kb`` of them (default
+  1024 KB), beside ``orjson`` parsing the same bundle.
 
 ``--tree CHECKOUT`` measures the ``fhir_mappings`` and ``cds_service`` of another checkout (a
 ``git worktree`` of an older commit, say) with this script, for a before/after comparison; the
@@ -169,6 +172,48 @@ def population(n: int, rounds: int) -> dict[str, list[float]]:
     return out
 
 
+def probe(kilobytes: int) -> dict[str, float]:
+    """CPU seconds to assess a bundle of hostile-unit Observations, and to parse it."""
+    from datetime import date
+
+    import orjson
+
+    from cds_service.eligibility.api import assess_resources
+
+    unit = "(" * 2000 + "g" + ")" * 2000
+    subject = {"reference": "Patient/probe"}
+    resources: list[dict[str, Any]] = [{"resourceType": "Patient", "id": "probe"}]
+    while len(orjson.dumps(resources)) < kilobytes * 1024:
+        i = len(resources)
+        resources.append(
+            {
+                "resourceType": "Observation",
+                "id": f"o{i}",
+                "status": "final",
+                "subject": subject,
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2469-5"}]},
+                "effectiveDateTime": f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                "valueQuantity": {
+                    "value": 1200,
+                    "system": "http://unitsofmeasure.org",
+                    "code": unit,
+                },
+            }
+        )
+    raw = orjson.dumps(resources)
+    start = time.process_time()
+    parsed = orjson.loads(raw)
+    parse = time.process_time() - start
+    start = time.process_time()
+    assess_resources(parsed, as_of=date(2026, 11, 24))
+    return {
+        "kb": len(raw) / 1024,
+        "observations": len(resources) - 1,
+        "parse": parse,
+        "engine": time.process_time() - start,
+    }
+
+
 def fmt(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.1f} ms"
@@ -179,6 +224,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--population", type=int, default=300, help="synthetic patients")
+    parser.add_argument("--probe-kb", type=int, default=1024, help="size of the hostile bundle")
     parser.add_argument("--tree", default="", help="another checkout to measure instead")
     args = parser.parse_args()
     exec(USE_TREE, {"TREE": args.tree, "sys": sys})
@@ -216,6 +262,16 @@ def main() -> None:
     label = "facts + assessment, per patient"
     print(f"  {label:48} {fmt(engine):>10}  {engine / parse:8.1f} x floor")
     print(f"  {'resources per second':48} {per / engine:10,.0f}")
+
+    hostile = probe(args.probe_kb)
+    print(
+        f"\nhostile units: {hostile['kb']:.0f} KB, {hostile['observations']:.0f} Observations "
+        "with a 4,001-character nested UCUM code (CPU time)"
+    )
+    print(f"  {'floor: orjson parse':48} {fmt(hostile['parse']):>10}")
+    label = "assessment"
+    ratio = hostile["engine"] / max(hostile["parse"], 1e-9)
+    print(f"  {label:48} {fmt(hostile['engine']):>10}  {ratio:8.1f} x floor")
 
 
 if __name__ == "__main__":
