@@ -419,20 +419,21 @@ def _factor(src: str, dst: str) -> Decimal:
 
 def conversion_factor(ucum: str, spec: UnitSpec) -> Decimal:
     """Multiply a value in ``ucum`` by this to get the analyte's canonical unit."""
-    answer = _conversion(ucum, spec, max_unit_length())
+    limit = max_unit_length()
+    if len(ucum) > limit:  # refused at once, and never kept in a cache
+        raise UnitError(
+            f"unit string of {len(ucum)} characters is longer than the limit of {limit} "
+            "(MAX_UNIT_LENGTH); not read"
+        )
+    answer = _conversion(ucum, spec)
     if isinstance(answer, str):
         raise UnitError(answer)
     return answer
 
 
 @lru_cache(maxsize=4096)
-def _conversion(ucum: str, spec: UnitSpec, limit: int) -> Decimal | str:
+def _conversion(ucum: str, spec: UnitSpec) -> Decimal | str:
     """The factor, or why there is none (cached either way: a refusal is never computed twice)."""
-    if len(ucum) > limit:
-        return (
-            f"unit string of {len(ucum)} characters is longer than the limit of {limit} "
-            "(MAX_UNIT_LENGTH); not read"
-        )
     if _depth(ucum) > MAX_UCUM_DEPTH:
         return f"unit '{shown(ucum)}' nests parentheses deeper than {MAX_UCUM_DEPTH}; not read"
     try:

@@ -65,7 +65,6 @@ def icd10_stem(code: str) -> str:
     return key[:3]
 
 
-@lru_cache(maxsize=8192)
 def icd10_reading(system: str, code: str, clinical_systems: frozenset[str]) -> str | None:
     """The key an ICD-10 code is matched by, or None when the system is not ICD-10.
 
@@ -73,6 +72,13 @@ def icd10_reading(system: str, code: str, clinical_systems: frozenset[str]) -> s
     or the stem when the code has the clinical edition's form (an extension after the fourth
     character, e.g. ``D89.800x011`` sent under the WHO system).
     """
+    if len(code) <= _MEMO_TEXT:  # remembered; a long (hostile) code is read but never kept
+        return _icd10_reading(system, code, clinical_systems)
+    return _icd10_reading.__wrapped__(system, code, clinical_systems)
+
+
+@lru_cache(maxsize=8192)
+def _icd10_reading(system: str, code: str, clinical_systems: frozenset[str]) -> str | None:
     if system == ICD10CM:
         return icd10_key(code)
     if system in clinical_systems:

@@ -271,6 +271,14 @@ def test_icd10_cm_is_read_as_before() -> None:
     assert concepts(ICD10CM, "T36.0X1A") == set()  # CM placeholders are not clinical-edition x
 
 
+def test_a_long_code_is_read_but_not_remembered() -> None:
+    from fhir_mappings.valuesets import _icd10_reading
+
+    before = _icd10_reading.cache_info().currsize
+    assert concepts(CN, "C25.9" + "0" * 10_000) == {"malignancy"}
+    assert _icd10_reading.cache_info().currsize == before
+
+
 def test_clinical_edition_systems_are_configurable(tmp_path: Path) -> None:
     local = "http://pumch.example.cn/fhir/CodeSystem/icd10"
     assert concepts(local, "C25.900x001") == set()  # an unknown system is not ICD-10

@@ -71,6 +71,7 @@ def test_probe_is_refused_without_parsing(grammar_calls: list[int]) -> None:
     issues = [i for i in result["dataIssues"] if "longer than the limit of 64" in i]
     assert len(issues) == 20, result["dataIssues"]
     assert all(len(i) < 300 for i in issues)  # the 4 KB string is not echoed back
+    assert units._conversion.cache_info().currsize == 0  # nor kept in a cache
     i3 = next(c for c in result["criteria"] if c["id"] == "I3")
     assert i3["status"] != "met"
 
