@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, abort, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import limits
+from cds_service import limits, metrics
 from cds_service.config import build_config
 from cds_service.db import make_engine, make_session_factory, upgrade
 from cds_service.hooks.blueprint import bp as hooks_bp
@@ -50,7 +50,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, serving: bool = True)
     app.extensions.setdefault(LISTENERS_KEY, [])
     # urllib3 logs request URLs at DEBUG, and FHIR search URLs name patients: never let them out.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
-    app.extensions["igg4_hooks"] = build_state(app.config, sessions)
+    app.extensions["igg4_hooks"] = build_state(
+        app.config,
+        sessions,
+        listeners=app.extensions[LISTENERS_KEY],
+        instance_path=app.instance_path,
+    )
     if serving and not app.config["JWT_VERIFY"]:
         log.warning(
             "!!! JWT verification of CDS clients is OFF (JWT_VERIFY=false): any caller is trusted. "
@@ -148,6 +153,7 @@ def default_database_url(app: Flask) -> str:
 def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(hooks_bp)
+    metrics.register(app)  # /metrics, when METRICS_ENABLED
     if importlib.util.find_spec("cds_service.worklist") is not None:
         from cds_service import worklist  # the recruiter worklist (its own helper's module)
 

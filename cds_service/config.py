@@ -84,6 +84,19 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": None,  # the URL EHRs call, e.g. "https://cds.example.org"
     "JWKS_CACHE_S": 300,
     "CORS_ORIGINS": "*",
+    # Replay protection of CDS client JWT ids: "database" (the default: one atomic insert per
+    # token) or a redis:// URL (SET NX, shared by every worker and instance).
+    "JWT_REPLAY_STORE": "database",
+    # The hook's database writes (worklist hand-off, issued card) go through a writer thread that
+    # stores them in batches. The hook waits up to HOOK_WRITE_WAIT_S for its writes to be stored,
+    # and not at all while the database is unavailable (the writes wait in the outbox).
+    "HOOK_WRITE_WAIT_S": 2.0,
+    # Durable outbox of those writes: None = beside a SQLite database file, else
+    # <instance>/outbox; "" keeps them in memory only (lost if the process dies).
+    "HOOK_OUTBOX_DIR": None,
+    "HOOK_OUTBOX_MAX_MB": 1024,
+    # Prometheus metrics at /metrics (see cds_service/metrics.py for several workers).
+    "METRICS_ENABLED": False,
 }
 
 _BOOLEAN_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
@@ -164,7 +177,15 @@ def validate(config: dict[str, Any]) -> None:
         isinstance(as_of, date) and date(1900, 1, 1) <= as_of <= date(2999, 12, 31)
     ):
         raise ValueError("IGG4_AS_OF must be a date YYYY-MM-DD between 1900-01-01 and 2999-12-31")
+    if not isinstance(config["HOOK_WRITE_WAIT_S"], int | float) or config["HOOK_WRITE_WAIT_S"] < 0:
+        raise ValueError("HOOK_WRITE_WAIT_S must be a number of seconds >= 0")
+    store = config["JWT_REPLAY_STORE"]
+    if not isinstance(store, str) or not (
+        store == "database" or store.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        raise ValueError("JWT_REPLAY_STORE must be 'database' or a redis:// URL")
     positive = (
+        "HOOK_OUTBOX_MAX_MB",
         "FHIR_TIME_BUDGET_S",
         "FHIR_MAX_RESPONSE_BYTES",
         "FHIR_MAX_PAGES",

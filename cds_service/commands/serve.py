@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,10 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from cds_service.app import create_app
+from cds_service.config import build_config
+from cds_service.gunicorn_conf import child_exit
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -25,7 +29,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self._overrides)  # one application (and DB pool) per worker
+        from cds_service.app import create_app
+        from cds_service.worker import ready
+
+        app = create_app(self._overrides)  # one application (and DB pool) per worker
+        ready(app)
+        return app
 
 
 @click.command()
@@ -46,6 +55,12 @@ def serve(host: str, port: int, config_file: Path | None, workers: int, threads:
     if config_file:
         overrides["CONFIG_FILE"] = str(config_file.resolve())
         os.environ["IGG4_CDS_CONFIG"] = overrides["CONFIG_FILE"]
+    if build_config(overrides).get("METRICS_ENABLED") and not os.environ.get(MULTIPROC_ENV):
+        # Each worker counts in files here; /metrics adds them up (set before anything imports
+        # prometheus_client, so that the workers inherit it).
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="igg4-cds-metrics-")
+    from cds_service.app import create_app
+
     # Migrate and validate the configuration once, before the workers start.
     try:
         first = create_app(overrides)
@@ -65,5 +80,6 @@ def serve(host: str, port: int, config_file: Path | None, workers: int, threads:
         "accesslog": None,  # request lines carry worklist URLs with patient ids: not logged
         "errorlog": "-",
         "loglevel": "info",
+        "child_exit": child_exit,
     }
     _Gunicorn(overrides, options).run()

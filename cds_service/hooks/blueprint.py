@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy import text
 
+from cds_service import metrics
 from cds_service.eligibility import assess_resources
 from cds_service.fhir_url import FhirUrlError, normalize_fhir_server
 from cds_service.hooks import HOOK, SERVICE_ID
@@ -24,16 +26,16 @@ from cds_service.hooks.cards import (
 from cds_service.hooks.gather import gather
 from cds_service.hooks.narrowing import observation_plan
 from cds_service.hooks.referral import accepted_referrals
-from cds_service.hooks.state import HookState, get_state, notify_listeners, notify_referral
+from cds_service.hooks.state import HookState, get_state, notify_referral
 from cds_service.hooks.suppression import (
     FeedbackError,
     is_suppressed,
     notify_feedback_listeners,
     parse_feedback,
-    record_card,
     store_feedback,
 )
 from cds_service.hooks.templates import FHIR_ID
+from cds_service.hooks.writes import retryable
 from cds_service.limits import NUL_MESSAGE, has_nul, prefetch_resource_count, too_many
 from cds_service.security import JwtError
 from fhir_mappings.summary import handoff
@@ -158,13 +160,26 @@ def call_hook(service_id: str) -> Response:
         status_code = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        metrics.HOOK_SECONDS.labels(_outcome(status_code, note)).observe(elapsed)
         log.info(
             "hook hookInstance=%s http=%s %s ms=%.1f",
             hook_instance,
             status_code,
             note,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
         )
+
+
+def _outcome(status: int, note: str) -> str:
+    """The metric label of one hook call (a fixed, small set: never data)."""
+    if status == 200:
+        if "fhir-error=" in note or "engine-error=" in note:
+            return "incomplete"
+        return "card" if " cards=0" not in note else "no-card"
+    return {401: "unauthorized", 404: "not-found", 412: "precondition-failed"}.get(
+        status, "bad-request" if 400 <= status < 500 else "error"
+    )
 
 
 def _validated(body: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
@@ -259,8 +274,13 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         card = incomplete_card(str(uuid.uuid4()), "engine", config["TRIAL_URL"])
         return json_response({"cards": [card]}), note
     extra = handoff(got.resources, assessment, state.mrn_rule)  # for the worklist's rows
-    notify_listeners(current_app._get_current_object(), server or "", assessment, "hook", extra)  # type: ignore[attr-defined]
+    # The worklist hand-off and the card record are stored by the writer thread (writes.py);
+    # the hook waits for them unless the database is unavailable (then they wait in the outbox).
+    state.writes.hand_off(server or "", assessment, "hook", extra)
     cards = _cards(state, assessment, patient_id, user_id, server, got.unread)
+    if not state.writes.wait_mine():
+        note += " writes=deferred"
+    note += f" cards={len(cards)}"
     return json_response({"cards": cards}), note
 
 
@@ -292,31 +312,54 @@ def _cards(
         now=now,
         unread=unread,
     )
-    with state.sessions() as session, session.begin():
-        if is_suppressed(
-            session,
-            fhir_server=server or "",
-            patient_id=patient_id,
-            fingerprint=mark,
-            now=now,
-            days=int(config["OVERRIDE_SUPPRESS_DAYS"]),
-            user_id=user_id,
-            scope=config["OVERRIDE_SUPPRESS_SCOPE"],
-        ):
-            return []
-        card = screening_card(assessment, ctx)
-        record_card(
-            session,
-            card_uuid=ctx.card_uuid,
-            service_id=SERVICE_ID,
-            fhir_server=server or "",
-            patient_id=patient_id,
-            status=assessment["status"],
-            fingerprint=mark,
-            now=now,
-            user_id=user_id,
-        )
+    if _suppressed(state, server or "", patient_id, mark, now, user_id):
+        return []
+    card = screening_card(assessment, ctx)
+    state.writes.card(
+        card_uuid=ctx.card_uuid,
+        service_id=SERVICE_ID,
+        fhir_server=server or "",
+        patient_id=patient_id,
+        status=assessment["status"],
+        fingerprint=mark,
+        now=now,
+        user_id=user_id,
+    )
+    metrics.CARDS.labels(assessment["status"]).inc()
     return [card]
+
+
+def _suppressed(
+    state: HookState,
+    fhir_server: str,
+    patient_id: str,
+    mark: str,
+    now: datetime,
+    user_id: str | None,
+) -> bool:
+    """Whether the clinician dismissed this card; False (the card is shown) when the database
+    cannot tell: a card shown once more beats a candidate hidden by an outage."""
+    if not state.health.available():
+        return False
+    try:
+        with state.sessions() as session:
+            hidden = is_suppressed(
+                session,
+                fhir_server=fhir_server,
+                patient_id=patient_id,
+                fingerprint=mark,
+                now=now,
+                days=int(state.config["OVERRIDE_SUPPRESS_DAYS"]),
+                user_id=user_id,
+                scope=state.config["OVERRIDE_SUPPRESS_SCOPE"],
+            )
+    except Exception as exc:
+        if not retryable(exc):
+            raise
+        state.health.failed("suppression")
+        return False
+    state.health.ok()
+    return hidden
 
 
 @bp.post("/cds-services/<service_id>/feedback")
@@ -337,12 +380,16 @@ def feedback(service_id: str) -> Response:
     except FeedbackError as exc:
         raise RequestProblem(400, "bad-request", str(exc)) from exc
     received = datetime.now(UTC)  # suppression runs from here, never from outcomeTimestamp
+    if state.health.available():
+        state.writes.flush(timeout=state.writes.wait_s)  # cards this worker issued are stored
     with state.sessions() as session, session.begin():
         stored = store_feedback(session, items, SERVICE_ID, received)
         referred = accepted_referrals(session, items)
     for server, patient_id, user_id in referred:  # the clinician's referral reaches the worklist
         notify_referral(current_app._get_current_object(), server, patient_id, user_id, received)  # type: ignore[attr-defined]
     notify_feedback_listeners(current_app._get_current_object(), stored)  # type: ignore[attr-defined]
+    for item in items:
+        metrics.FEEDBACK.labels(item.outcome).inc()
     log.info("feedback items=%d", len(stored))
     return json_response({})
 
@@ -352,4 +399,31 @@ health_bp = Blueprint("health", __name__)
 
 @health_bp.get("/healthz")
 def healthz() -> Response:
+    """Liveness: the process answers. Never depends on the database (a restart would not help)."""
     return json_response({"status": "ok"})
+
+
+@health_bp.get("/readyz")
+def readyz() -> Response:
+    """Readiness: the database answers (the hook still works without it, degraded: no
+    suppression, worklist hand-offs and card records wait in the outbox)."""
+    state = get_state(current_app)
+    try:
+        with state.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:
+        if not retryable(exc):
+            raise
+        state.health.failed("readyz")
+        return json_response(
+            {
+                "status": "degraded",
+                "database": "unavailable",
+                "pendingWrites": state.writes.pending(),
+            },
+            503,
+        )
+    state.health.ok()
+    return json_response(
+        {"status": "ready", "database": "ok", "pendingWrites": state.writes.pending()}
+    )

@@ -29,7 +29,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -74,7 +75,11 @@ class MemoryReplayStore:
 
 
 class DbReplayStore:
-    """Shared by every worker and instance through the database's primary key (issuer, jti)."""
+    """Shared by every worker and instance through the database's primary key (issuer, jti).
+
+    One atomic statement per token (an insert that does nothing on conflict, in its own short
+    transaction): the first process to insert a jti wins, a replay finds it there. Expired ids are
+    purged now and then by a separate statement."""
 
     PURGE_EVERY_S = 60.0
 
@@ -84,20 +89,30 @@ class DbReplayStore:
 
     def remember(self, issuer: str, jti: str, expires_at: float) -> bool:
         now = time.time()
-        try:
-            with self._sessions() as session, session.begin():
-                if now - self._last_purge > self.PURGE_EVERY_S:
-                    self._last_purge = now
-                    session.execute(
-                        delete(SeenJwt).where(SeenJwt.expires_at < datetime.fromtimestamp(now, UTC))
-                    )
-                session.add(
-                    SeenJwt(
-                        issuer=issuer[:512],
-                        jti=jti[:256],
-                        expires_at=datetime.fromtimestamp(expires_at, UTC),
-                    )
+        engine = self._sessions.kw["bind"]
+        values = {
+            "issuer": issuer[:512],
+            "jti": jti[:256],
+            "expires_at": datetime.fromtimestamp(expires_at, UTC),
+        }
+        with engine.begin() as conn:
+            if now - self._last_purge > self.PURGE_EVERY_S:
+                self._last_purge = now
+                conn.execute(
+                    delete(SeenJwt).where(SeenJwt.expires_at < datetime.fromtimestamp(now, UTC))
                 )
+            if conn.dialect.name in ("postgresql", "sqlite"):
+                mod = postgresql if conn.dialect.name == "postgresql" else sqlite
+                stmt = (
+                    mod.insert(SeenJwt)
+                    .values(**values)
+                    .on_conflict_do_nothing()
+                    .returning(SeenJwt.jti)
+                )
+                return conn.execute(stmt).first() is not None
+        try:
+            with engine.begin() as conn:
+                conn.execute(insert(SeenJwt).values(**values))
         except IntegrityError:
             return False
         return True

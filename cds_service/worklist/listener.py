@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cds_service.hooks.writes import retryable
 from cds_service.worklist import store
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ ReferralListener = Callable[[str, str, str | None, datetime], None]
 
 def make_listener(sessions: sessionmaker[Session]) -> Listener:
     """``listener(fhir_server, assessment, source, handoff)``: ``store.record_if_relevant`` in a
-    session of its own. Never raises: the hook answers whatever happens here."""
+    session of its own. Raises only when the database is unavailable (so that the hook's writer
+    keeps the hand-off and retries it); any other failure is logged and dropped."""
 
     def listener(
         fhir_server: str,
@@ -37,6 +39,8 @@ def make_listener(sessions: sessionmaker[Session]) -> Listener:
                     handoff=handoff,
                 )
         except Exception as exc:
+            if retryable(exc):
+                raise
             log.warning("worklist: could not record an assessment (%s)", type(exc).__name__)
 
     return listener
