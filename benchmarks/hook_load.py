@@ -6,11 +6,13 @@ scenarios: full prefetch (everything in the request, no FHIR call) and no prefet
 fetched from the fixture server, in pages, with a bearer token). Prints p50/p95/p99 latency and
 throughput per scenario.
 
-    python benchmarks/hook_load.py                      # defaults: 300 requests, concurrency 4
-    python benchmarks/hook_load.py --requests 1000 --concurrency 8 --workers 2 --threads 4
+    python benchmarks/hook_load.py                      # 1 and 8 clients, 3 rounds of 200
+    python benchmarks/hook_load.py --requests 500 --concurrency 1,4,8 --workers 2 --threads 4
 
-JWT verification is off for the run (the client would otherwise spend its time signing tokens);
-everything else (prefetch checks, fetches, engine, cards, the card record in SQLite) is on.
+Everything is on: JWT verification (ES384 tokens signed before the clock starts, one per
+request), prefetch checks, fetches, engine, cards, the worklist hand-off and the card record in
+SQLite. Each round of the service is followed by a round of the floor, a trivial Flask app under
+the same gunicorn settings (``benchmarks/floor_app.py``); medians of the rounds are printed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +73,14 @@ def body(fhir_base: str | None, prefetch: dict[str, Any] | None) -> dict[str, An
     return out
 
 
-def run(url: str, payload: bytes, total: int, concurrency: int) -> dict[str, Any]:
+def run(
+    url: str,
+    payload: bytes,
+    total: int,
+    concurrency: int,
+    tokens: Iterator[str] | None = None,
+    expect_card: bool = True,
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -83,11 +93,13 @@ def run(url: str, payload: bytes, total: int, concurrency: int) -> dict[str, Any
             with lock:
                 if next(remaining, None) is None:
                     return
+                if tokens is not None:
+                    headers = {**headers, "Authorization": f"Bearer {next(tokens)}"}
             started = time.perf_counter()
             response = session.post(url, data=payload, headers=headers, timeout=30)
             elapsed = time.perf_counter() - started
             ok = response.status_code == 200
-            if ok:
+            if ok and expect_card:
                 cards = response.json()["cards"]
                 status = (
                     cards[0]["extension"]["org.igg4cds.assessment"]["status"] if cards else None
@@ -122,82 +134,160 @@ def run(url: str, payload: bytes, total: int, concurrency: int) -> dict[str, Any
     }
 
 
+class Tokens:
+    """CDS client JWTs signed in advance (ES384, a fresh jti each), so that the client's signing
+    does not compete with the server for the CPU while timed."""
+
+    ISSUER = "https://bench-ehr.invalid"
+
+    def __init__(self, audience: str) -> None:
+        from joserfc.jwk import ECKey
+
+        self.key = ECKey.generate_key("P-384", parameters={"kid": "bench-1"})
+        self.audience = audience
+        self.jwks = {"keys": [self.key.as_dict(private=False)]}
+
+    def make(self, n: int) -> Iterator[str]:
+        from joserfc import jwt
+
+        now = int(time.time())
+        header = {"alg": "ES384", "typ": "JWT", "kid": "bench-1"}
+        made = [
+            jwt.encode(
+                header,
+                {"iss": self.ISSUER, "aud": self.audience, "iat": now, "exp": now + 600,
+                 "jti": str(uuid.uuid4())},
+                self.key,
+                algorithms=["ES384"],
+            )
+            for _ in range(n)
+        ]  # fmt: skip
+        return iter(made)
+
+
+def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace) -> Any:
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", app, "--chdir", str(REPO / "benchmarks"),
+            "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
+            "--threads", str(args.threads), "--worker-class", "gthread",
+            "--log-level", "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def wait_ready(base: str) -> bool:
+    for _ in range(600):
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return True
+        except requests.RequestException:
+            time.sleep(0.1)
+    return False
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=300, help="per scenario")
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=200, help="per round and scenario")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved with the floor")
+    parser.add_argument("--concurrency", default="1,8", help="client threads, comma-separated")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--observations", type=int, default=500)
     parser.add_argument("--page-size", type=int, default=100, help="fixture server page size")
+    parser.add_argument("--no-jwt", action="store_true", help="turn JWT verification off")
+    parser.add_argument("--no-fetch", action="store_true", help="skip the fetched scenario")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
 
     resources = long_record(PATIENT, args.observations)
     workdir = tempfile.TemporaryDirectory(prefix="igg4-bench-")
     db_url = f"sqlite:///{workdir.name}/bench.db"
     upgrade(db_url)
+    port, floor_port = free_port(), free_port()
+    base, floor_base = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{floor_port}"
+    tokens = None if args.no_jwt else Tokens(base + HOOK)
     with FixtureFhirServer(resources, token=TOKEN, page_size=args.page_size) as fhir:
-        port = free_port()
         env = {
             **os.environ,
-            "IGG4_CDS_JWT_VERIFY": "false",
+            "IGG4_CDS_JWT_VERIFY": "false" if tokens is None else "true",
             "IGG4_CDS_FHIR_SERVER_ALLOWLIST": f"[{fhir.base_url}]",
             "IGG4_CDS_DATABASE_URL": db_url,
             "IGG4_CDS_DATABASE_AUTO_UPGRADE": "false",
+            "IGG4_CDS_PUBLIC_BASE_URL": base,
             # the fixture server caps pages at its page size: a 500-Observation search spans pages
             "IGG4_CDS_FHIR_PAGE_SIZE": str(args.page_size),
             "IGG4_AS_OF": "2026-11-24",
         }
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable, "-m", "gunicorn", "cds_service.wsgi:app",
-                "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-                "--threads", str(args.threads), "--worker-class", "gthread",
-                "--log-level", "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
+        if tokens is not None:
+            env["IGG4_CDS_JWT_ISSUERS"] = orjson.dumps(
+                {Tokens.ISSUER: {"jwks": tokens.jwks}}
+            ).decode()
+        servers = [
+            gunicorn("cds_service.wsgi:app", port, env, args),
+            gunicorn("floor_app:app", floor_port, env, args),
+        ]
         try:
-            for _ in range(300):
-                try:
-                    if requests.get(f"{base}/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
-            else:
+            if not (wait_ready(base) and wait_ready(floor_base)):
                 print("gunicorn did not start", file=sys.stderr)
                 return 1
-            scenarios = {
-                "full prefetch": orjson.dumps(body(None, full_prefetch(resources))),
-                "no prefetch (fetched)": orjson.dumps(body(fhir.base_url, None)),
-            }
+            full = orjson.dumps(body(None, full_prefetch(resources)))
+            fetched = orjson.dumps(body(fhir.base_url, None))
+            scenarios = [(f"full prefetch, {c} client{'s' * (c > 1)}", full, c) for c in levels]
+            if not args.no_fetch:
+                scenarios.append((f"fetched, {levels[-1]} clients", fetched, levels[-1]))
             print(
-                f"CDS hook load: {args.observations} Observations, gunicorn {args.workers} "
-                f"workers x {args.threads} threads, client concurrency {args.concurrency}, "
-                f"{args.requests} requests per scenario, {os.cpu_count()} CPUs"
+                f"CDS hook load: {args.observations} Observations ({len(full) / 1024:.0f} KB "
+                f"prefetch), gunicorn {args.workers} workers x {args.threads} threads, JWT "
+                f"{'off' if tokens is None else 'on (ES384)'}, {args.rounds} rounds x "
+                f"{args.requests} requests, interleaved with the floor (a trivial Flask app that "
+                f"parses the body, same gunicorn); {os.cpu_count()} CPUs; medians of the rounds"
             )
-            print(
-                f"{'scenario':24} {'req':>5} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} "
-                f"{'p99 ms':>8} {'mean ms':>8} {'req/s':>7} {'body KB':>8}"
+            header = (
+                f"{'scenario':28} {'':8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}"
             )
+            print(header)
             failed = 0
-            for name, payload in scenarios.items():
-                run(base + HOOK, payload, min(20, args.requests), args.concurrency)  # warm-up
-                r = run(base + HOOK, payload, args.requests, args.concurrency)
-                failed += r["errors"]
-                print(
-                    f"{name:24} {r['requests']:>5} {r['errors']:>4} {r['p50_ms']:>8.1f} "
-                    f"{r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['mean_ms']:>8.1f} "
-                    f"{r['throughput_rps']:>7.1f} {r['payload_kb']:>8.1f}"
-                )
-            print(f"fixture FHIR server requests served: {fhir.requests_served}")
+            results: dict[str, Any] = {}
+            for name, payload, conc in scenarios:
+                n = args.requests
+                pre = tokens.make(n * args.rounds + 20) if tokens is not None else None
+                run(base + HOOK, payload, 20, conc, pre)  # warm-up
+                run(floor_base + HOOK, full, 20, conc, expect_card=False)
+                rounds: dict[str, list[dict[str, Any]]] = {"service": [], "floor": []}
+                for _ in range(args.rounds):
+                    rounds["service"].append(run(base + HOOK, payload, n, conc, pre))
+                    if payload is full:
+                        rounds["floor"].append(
+                            run(floor_base + HOOK, full, n, conc, expect_card=False)
+                        )
+                results[name] = {}
+                for who, rs in rounds.items():
+                    if not rs:
+                        continue
+                    failed += sum(r["errors"] for r in rs) if who == "service" else 0
+                    med = {
+                        k: statistics.median(r[k] for r in rs)
+                        for k in ("p50_ms", "p95_ms", "p99_ms", "throughput_rps")
+                    }
+                    results[name][who] = med
+                    print(
+                        f"{name if who == 'service' else '':28} {who:8} {med['p50_ms']:>8.1f} "
+                        f"{med['p95_ms']:>8.1f} {med['p99_ms']:>8.1f} "
+                        f"{med['throughput_rps']:>7.1f}"
+                    )
+            print(f"fixture FHIR server requests served: {fhir.requests_served}; errors {failed}")
+            if args.json:
+                print(orjson.dumps(results).decode())
             return 1 if failed else 0
         finally:
-            gunicorn.terminate()
-            gunicorn.wait(timeout=15)
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=15)
             workdir.cleanup()
 
 
