@@ -149,6 +149,7 @@ def _secured_app(url: str, **extra: Any) -> Flask:
             "DATABASE_URL": url,
             "JWT_VERIFY": True,
             "JWT_ISSUERS": {ISS: {"jwks": JWKS}},
+            "PUBLIC_BASE_URL": "http://localhost",
             "IGG4_AS_OF": AS_OF,
             "TESTING": True,
             **extra,
