@@ -143,6 +143,15 @@ def _auth(
     help="Bulk: NDJSON per grouping partition (bounds memory).",
 )
 @click.option(
+    "--max-line-mb",
+    type=click.FloatRange(0.001),
+    default=2.0,
+    show_default=True,
+    envvar="IGG4_CDS_BULK_MAX_LINE_MB",
+    help="Bulk: longest NDJSON line read (one resource); a longer one is reported, not read "
+    "(env IGG4_CDS_BULK_MAX_LINE_MB).",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(1),
     default=4,
@@ -192,6 +201,7 @@ def screen(
     workers: int,
     memory_limit: str,
     partition_mb: int,
+    max_line_mb: float,
     concurrency: int,
     retries: int,
     token: str | None,
@@ -243,6 +253,7 @@ def screen(
         all_patients=all_patients,
         memory_limit=memory_limit,
         partition_bytes=partition_mb * 1024 * 1024,
+        max_line_bytes=int(max_line_mb * 1024 * 1024),
         concurrency=concurrency,
         auth=auth,
         retry=RetryPolicy(attempts=retries),

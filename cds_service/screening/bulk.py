@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -90,7 +91,8 @@ class BulkExport:
         )
         self.con.execute("SET enable_progress_bar = false")  # DuckDB would draw on stdout
         self._bad_files: dict[str, int] = {}
-        self._rejected: list[SourceIssue] = []
+        self._salvaged: list[SourceIssue] = []  # gzip files cut short or corrupt
+        self._origin: dict[str, Path] = {}  # a salvaged file's readable part -> the export's file
         self.stats = SourceStats()
 
     def __enter__(self) -> BulkExport:
@@ -106,7 +108,7 @@ class BulkExport:
         self._tmp.cleanup()
 
     def relative(self, file: str | Path) -> str:
-        path = Path(file)
+        path = self._origin.get(str(file), Path(file))
         try:
             return str(path.relative_to(self.root)) if self.root.is_dir() else path.name
         except ValueError:
@@ -122,11 +124,18 @@ class BulkExport:
         con, stats = self.con, self.stats
         # One row per (file, kind, type, patient, shared link): small, whatever the resources per
         # patient.
-        con.execute(
+        index = (
             "CREATE TEMP TABLE idx AS SELECT file, kind, rtype, key, link, bool_or(sel) AS sel, "
-            "sum(strlen(line)) AS bytes, count(*) AS n "
-            f"FROM ({self._classified_sql()}) GROUP BY ALL"
+            "sum(strlen(line)) AS bytes, count(*) AS n FROM ({}) GROUP BY ALL"
         )
+        try:
+            con.execute(index.format(self._classified_sql()))
+        except duckdb.IOException:
+            # A gzip file cut short or corrupt stops DuckDB's reader: its readable lines are
+            # screened (copied out), the rest is reported, and the scan runs again.
+            if not self._salvage_gzip():
+                raise
+            con.execute(index.format(self._classified_sql()))
         for kind, rtype, n in con.execute(
             "SELECT kind, rtype, sum(n) FROM idx GROUP BY ALL ORDER BY ALL"
         ).fetchall():
@@ -147,9 +156,9 @@ class BulkExport:
                 "SELECT file, sum(n) FROM idx WHERE kind = 'bad' GROUP BY file ORDER BY file"
             ).fetchall()
         )
-        self._rejected = self._rejects()
-        stats.lines += len(self._rejected)
-        stats.bad += len(self._rejected)
+        self._recount_bad_files()
+        stats.lines += len(self._salvaged)
+        stats.bad += len(self._salvaged)
         stats.patients = _scalar(
             con, "SELECT count(DISTINCT key) FROM idx WHERE rtype = 'Patient' AND kind = 'resource'"
         )
@@ -204,35 +213,77 @@ class BulkExport:
                 "CREATE TEMP TABLE shared (link VARCHAR, line VARCHAR, rtype VARCHAR, rid VARCHAR)"
             )
 
-    def _rejects(self) -> list[SourceIssue]:
-        """Lines DuckDB's reader refused (longer than ``max_line_size``): reported, not fatal."""
+    def _recount_bad_files(self) -> None:
+        """Every file where DuckDB found a malformed line or refused one (too long, not UTF-8) is
+        enumerated in Python, as ``issues()`` lists it (lines end at a newline; DuckDB's reader
+        also ends them at a carriage return): the summary's count is the report's, whatever the
+        file holds. The file's usable lines stay as DuckDB read them."""
+        refused: dict[str, int] = {}
         try:
-            rows = self.con.execute(
-                "SELECT s.file_path, e.line, e.error_type FROM reject_errors e "
-                "JOIN reject_scans s USING (scan_id, file_id) ORDER BY 1, 2"
-            ).fetchall()
+            for path, n in self.con.execute(
+                "SELECT s.file_path, count(DISTINCT e.line) FROM reject_errors e "
+                "JOIN reject_scans s USING (scan_id, file_id) GROUP BY ALL"
+            ).fetchall():
+                refused[str(path)] = int(n)
         except duckdb.Error:
-            return []
-        seen: set[tuple[str, int]] = set()
-        out = []
-        for path, line, error in rows:
-            if (path, int(line)) in seen:
+            pass
+        for file in sorted(set(self._bad_files) | set(refused)):
+            found = sum(1 for _ in self._file_issues(file))
+            before = int(self._bad_files.get(file, 0)) + refused.get(file, 0)
+            self.stats.bad += found - before + refused.get(file, 0)
+            self.stats.lines += found - before + refused.get(file, 0)
+            self._bad_files[file] = found
+
+    def _file_issues(self, file: str) -> Iterator[SourceIssue]:
+        where = self.relative(file)
+        with open_text(Path(file)) as fh:
+            for n, raw in enumerate(fh, start=1):
+                if len(raw.rstrip(b"\r\n")) > self.max_line_size:
+                    # as DuckDB's reader refused it: never screened
+                    yield SourceIssue(where, n, "line not read: line size over maximum")
+                    continue
+                c, _ = classify_line(raw, self.selection)
+                if c.kind == "bad":
+                    yield SourceIssue(where, n, c.message)
+
+    def _salvage_gzip(self) -> bool:
+        """Copy the readable lines of each gzip file that cannot be read to the end into a plain
+        file of the temporary folder, read that instead, and report where the file breaks.
+        False when every gzip file reads to the end (the error was something else)."""
+        found = False
+        files: list[Path] = []
+        for path in self.files:
+            if not path.name.endswith(".gz") or str(path) in self._origin:
+                files.append(path)
                 continue
-            seen.add((path, int(line)))
-            out.append(
-                SourceIssue(self.relative(path), int(line), f"line not read: {str(error).lower()}")
+            copy = Path(self._tmp.name) / f"salvaged-{len(self._origin)}-{path.name[:-3]}"
+            with open(path, "rb") as src, open(copy, "wb") as dst:
+                lines, broken = _gunzip_lines(src, dst)
+            if not broken:
+                copy.unlink()
+                files.append(path)
+                continue
+            found = True
+            self._origin[str(copy)] = path
+            files.append(copy)
+            self._salvaged.append(
+                SourceIssue(
+                    self.relative(path),
+                    lines + 1,
+                    "gzip file cut short or corrupt: this line and any after it not read",
+                )
             )
-        return out
+        if found:
+            self.files = files
+            self.con.execute("DROP TABLE IF EXISTS idx")
+        return found
 
     def issues(self) -> Iterator[SourceIssue]:
         """Each malformed line with its file and line number (files without any are not re-read)."""
-        yield from self._rejected
+        yield from self._salvaged
         for file in sorted(self._bad_files):
-            with open_text(Path(file)) as fh:
-                for n, raw in enumerate(fh, start=1):
-                    c, _ = classify_line(raw, self.selection)
-                    if c.kind == "bad":
-                        yield SourceIssue(self.relative(file), n, c.message)
+            if self._bad_files[file]:
+                yield from self._file_issues(file)
 
     # ----- pass 2 ------------------------------------------------------------------------------
     def groups(self) -> Iterator[PatientGroup]:
@@ -264,6 +315,43 @@ class BulkExport:
                 lines.append(line)
         if key is not None:
             yield PatientGroup(key, tuple(lines))
+
+
+def _gunzip_lines(src: IO[bytes], dst: IO[bytes]) -> tuple[int, bool]:
+    """Decompress ``src`` (gzip, one or more members) into ``dst`` up to its last whole line;
+    (lines written, whether the stream broke before its end). ``zlib`` keeps what it could
+    decompress before a truncation or a corrupt block (``gzip`` would drop the last read)."""
+    inflate = zlib.decompressobj(wbits=47)
+    tail, lines = b"", 0
+
+    def emit(data: bytes) -> None:
+        nonlocal tail, lines
+        data = tail + data
+        cut = data.rfind(b"\n") + 1
+        dst.write(data[:cut])
+        lines += data.count(b"\n", 0, cut)
+        tail = data[cut:]
+
+    pending = False  # a gzip member begun and not finished
+    while chunk := src.read(1 << 14):  # small: a corrupt block loses at most this much
+        while chunk:
+            try:
+                emit(inflate.decompress(chunk))
+            except zlib.error:
+                return lines, True
+            pending = True
+            if not inflate.eof:
+                break
+            chunk, pending = inflate.unused_data, False  # a next member may follow
+            inflate = zlib.decompressobj(wbits=47)
+    broken = pending
+    if not broken and tail:
+        dst.write(tail)  # the last line of an intact file needs no newline
+    return lines, broken
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:

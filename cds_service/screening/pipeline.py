@@ -46,6 +46,7 @@ class ScreenConfig:
     all_patients: bool = False
     memory_limit: str = "512MB"
     partition_bytes: int = 128 * 1024 * 1024
+    max_line_bytes: int = 2 * 1024 * 1024  # a longer NDJSON line is reported, never read
     concurrency: int = 4
     auth: TokenProvider | None = None
     retry: RetryPolicy | None = None
@@ -172,6 +173,7 @@ def _run_bulk(cfg: ScreenConfig, selection: Selection, root: Path) -> ScreenOutc
         threads=cfg.workers,
         memory_limit=cfg.memory_limit,
         partition_bytes=cfg.partition_bytes,
+        max_line_size=cfg.max_line_bytes,
         done_journal=journal if cfg.resume else None,
     ) as export:
         stats = export.scan()
