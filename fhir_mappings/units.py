@@ -175,6 +175,17 @@ _FOLDED: dict[str, str] = {
     "iu/ml": "[IU]/mL",
     "copies/ml": "{copies}/mL",
 }
+# Strings of the table above that are never valid UCUM codes, whatever their case (no UCUM atom
+# "IU", "th", "cells", "#", "cumm", "x10e3", "gm", "mcmol"): read as the lab meant them even when
+# sent with the UCUM system.
+_NEVER_UCUM = frozenset(
+    {
+        "iu/l", "iu/ml", "miu/ml", "units/l", "k/ul", "thou/ul", "th/ul", "thousand/ul",
+        "x10e3/ul", "x10^3/ul", "x10(3)/ul", "x10e3/cumm", "th/cumm", "x10e9/l", "x10^9/l",
+        "cells/ul", "cells/mm3", "cells/mcl", "#/ul", "/cumm", "gm/dl", "gm/l", "mcmol/l",
+        "micromol/l",
+    }
+)  # fmt: skip
 _MICRO = str.maketrans({"µ": "u", "μ": "u"})
 _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺", "0123456789+")
 # A count per volume written as a power of ten: "×10⁹/L", "10^9/L", "x10*9/L", "10E9/L", "*10^12/L",
@@ -194,6 +205,12 @@ def normalise_unit(quantity: Mapping[str, Any]) -> str | None:
             power = _power_of_ten(code)  # "10^9/L" sent as a UCUM code means 10*9/L
             if power is not None:
                 return power
+            # a lab's own string sent as a UCUM code (seen in Synthea exports): "K/uL" is not
+            # kelvin per microlitre, "IU/L" is not UCUM at all
+            if code in _EXACT and code != "G/L":
+                return _EXACT[code]
+            if code.translate(_MICRO).lower() in _NEVER_UCUM:
+                return _FOLDED[code.translate(_MICRO).lower()]
         return code
     for candidate in (quantity.get("unit"), code):
         if isinstance(candidate, str) and candidate.strip():

@@ -237,7 +237,14 @@ def test_therapy_status_wins_over_its_period(status: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["Iguratimod 25 mg tablet", "艾拉莫德 25mg 口服 每日两次", "T-614 (iguratimod)"]
+    "name",
+    [
+        "Iguratimod 25 mg tablet",
+        "艾拉莫德 25mg 口服 每日两次",
+        "艾拉莫德片 25mg",  # "tablet" written on, as Chinese records do: no word boundary
+        "口服艾拉莫德",
+        "T-614 (iguratimod)",
+    ],
 )
 def test_iguratimod_is_maintenance_therapy_by_name(name: str) -> None:
     base = [r for r in candidate_resources() if r["resourceType"] != "MedicationRequest"]
@@ -435,3 +442,16 @@ def test_a_string_value_beyond_any_result_is_not_a_number() -> None:
     a = assess([*labs_no_creat, string_value("77147-7", ">" + "9" * 150, "2026-11-01")])
     assert a.criterion("E11").status == "unknown"
     assert any("is not a number" in i for i in a.data_issues)
+
+
+def test_lab_strings_sent_as_ucum_codes_are_read_as_meant() -> None:
+    """Synthea sends ALT/AST as {system: UCUM, code: "IU/L"} (not UCUM) and platelets as
+    {system: UCUM, code: "K/uL"} (kelvin per microlitre, to a UCUM parser): read as the lab meant."""
+    base = [r for r in candidate_resources() if not _lab(r)]
+    alt = obs("1742-6", 142.3, "IU/L", "2026-11-01")  # UCUM system with the non-UCUM code
+    a = assess(base + full_labs(alt=alt))
+    assert a.criterion("E11").status == "met" and "ALT 142.3 U/L" in a.criterion("E11").reason
+    plt = obs("777-3", 250, "K/uL", "2026-11-01")
+    a = assess(base + full_labs(plt=plt))
+    assert a.criterion("E11").status == "not-met", a.criterion("E11").reason
+    assert not a.data_issues
