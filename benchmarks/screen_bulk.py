@@ -112,6 +112,9 @@ def main() -> None:
         action="store_true",
         help="assess every patient, not only those with IgG4-RD codes or IgG4 results",
     )
+    ap.add_argument("--workers", default="", help="comma-separated (default: 1 and all cores)")
+    ap.add_argument("--no-parse", action="store_true", help="skip the parsing floors")
+    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     tmp = tempfile.TemporaryDirectory(prefix="igg4-bench-")
@@ -147,20 +150,29 @@ def main() -> None:
     )
 
     rows: list[tuple[str, float, str]] = []
-    for label, mode, workers in (
-        ("parse orjson, 1 core", "orjson", 1),
-        ("parse json (stdlib), 1 core", "json", 1),
-        (f"parse orjson, {cores} cores", "orjson", cores),
-    ):
+    figures: dict[str, object] = {"patients": n_pat, "resources": n_res, "mb": size_mb}
+    floors = (
+        ()
+        if args.no_parse
+        else (
+            ("parse orjson, 1 core", "orjson", 1),
+            ("parse json (stdlib), 1 core", "json", 1),
+            (f"parse orjson, {cores} cores", "orjson", cores),
+        )
+    )
+    for label, mode, workers in floors:
         r = _child(PARSE_CHILD, mode, str(workers), *files)
         s = float(r["seconds"])  # type: ignore[arg-type]
+        figures[f"parse_{mode}_{workers}"] = s
         rows.append((label, s, f"{n_res / s:>12,.0f} resources/s  {size_mb / s:>7.0f} MB/s"))
-    for workers in sorted({1, cores}):
+    counts = [int(w) for w in args.workers.split(",")] if args.workers else sorted({1, cores})
+    for workers in counts:
         out = Path(tmp.name) / f"out-{workers}.ndjson"
         r = _child(
             SCREEN_CHILD, str(data), str(workers), str(out), "1" if args.all_patients else "0"
         )
         s = float(r["seconds"])  # type: ignore[arg-type]
+        figures[f"screen_{workers}"] = {"seconds": s, "peak_mb": r["peak_mb"]}
         assessed = int(r["assessed"])  # type: ignore[call-overload]
         rows.append(
             (
@@ -174,6 +186,8 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for label, seconds, detail in rows:
         print(f"{label:<{width}}  {seconds:>7.2f} s  {detail}")
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres", default=None, help="admin URL, e.g. postgresql://...:5432/test"
     )
+    parser.add_argument("--json", action="store_true", help="also print the export figures")
     args = parser.parse_args()
     n = args.patients
     with database(args.postgres) as url:
@@ -217,7 +218,7 @@ def main() -> None:
         floor = csv_floor(url)
         export = get("/worklist/export.csv")
         fhir = get("/worklist/export.fhir.json")
-        interleaved(
+        medians = interleaved(
             {
                 f"GET /worklist/export.csv ({n} rows)": export,
                 f"  floor: SQL join through csv.writer ({n} rows)": floor,
@@ -225,6 +226,18 @@ def main() -> None:
             },
             rounds=7,
         )
+        if args.json:
+            import json
+
+            print(
+                json.dumps(
+                    {
+                        "csv": medians[f"GET /worklist/export.csv ({n} rows)"],
+                        "csv_floor": medians[f"  floor: SQL join through csv.writer ({n} rows)"],
+                        "fhir": medians[f"GET /worklist/export.fhir.json ({2 * n} resources)"],
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":
