@@ -53,11 +53,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def body(fhir_base: str | None, prefetch: dict[str, Any] | None) -> dict[str, Any]:
+def body(
+    fhir_base: str | None, prefetch: dict[str, Any] | None, patient: str = PATIENT
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/bench", "patientId": PATIENT},
+        "context": {"userId": "Practitioner/bench", "patientId": patient},
     }
     if prefetch is not None:
         out["prefetch"] = prefetch
@@ -75,7 +77,7 @@ def body(fhir_base: str | None, prefetch: dict[str, Any] | None) -> dict[str, An
 
 def run(
     url: str,
-    payload: bytes,
+    payloads: list[bytes],
     total: int,
     concurrency: int,
     tokens: Iterator[str] | None = None,
@@ -91,8 +93,10 @@ def run(
         headers = {"Content-Type": "application/json"}
         while True:
             with lock:
-                if next(remaining, None) is None:
+                n = next(remaining, None)
+                if n is None:
                     return
+                payload = payloads[n % len(payloads)]
                 if tokens is not None:
                     headers = {**headers, "Authorization": f"Bearer {next(tokens)}"}
             started = time.perf_counter()
@@ -130,7 +134,7 @@ def run(
         "p99_ms": pct(99),
         "mean_ms": statistics.fmean(latencies) * 1000,
         "throughput_rps": len(latencies) / wall,
-        "payload_kb": len(payload) / 1024,
+        "payload_kb": len(payloads[0]) / 1024,
     }
 
 
@@ -197,6 +201,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--observations", type=int, default=500)
+    parser.add_argument("--patients", type=int, default=50, help="distinct patients, in turn")
     parser.add_argument("--page-size", type=int, default=100, help="fixture server page size")
     parser.add_argument("--no-jwt", action="store_true", help="turn JWT verification off")
     parser.add_argument("--no-fetch", action="store_true", help="skip the fetched scenario")
@@ -235,14 +240,19 @@ def main() -> int:
             if not (wait_ready(base) and wait_ready(floor_base)):
                 print("gunicorn did not start", file=sys.stderr)
                 return 1
-            full = orjson.dumps(body(None, full_prefetch(resources)))
-            fetched = orjson.dumps(body(fhir.base_url, None))
+            # Distinct patients, one after the other (each is listed on the worklist and gets a
+            # card record): the database work of a clinic, not of one chart opened again.
+            full = [
+                orjson.dumps(body(None, full_prefetch(long_record(pid, args.observations)), pid))
+                for pid in [PATIENT, *(f"bench-{i}" for i in range(1, args.patients))]
+            ]
+            fetched = [orjson.dumps(body(fhir.base_url, None))]
             scenarios = [(f"full prefetch, {c} client{'s' * (c > 1)}", full, c) for c in levels]
             if not args.no_fetch:
                 scenarios.append((f"fetched, {levels[-1]} clients", fetched, levels[-1]))
             print(
-                f"CDS hook load: {args.observations} Observations ({len(full) / 1024:.0f} KB "
-                f"prefetch), gunicorn {args.workers} workers x {args.threads} threads, JWT "
+                f"CDS hook load: {args.patients} patients of {args.observations} Observations "
+                f"({len(full[0]) / 1024:.0f} KB prefetch each), gunicorn {args.workers} workers x {args.threads} threads, JWT "
                 f"{'off' if tokens is None else 'on (ES384)'}, {args.rounds} rounds x "
                 f"{args.requests} requests, interleaved with the floor (a trivial Flask app that "
                 f"parses the body, same gunicorn); {os.cpu_count()} CPUs; medians of the rounds"

@@ -286,9 +286,16 @@ class HookWrites:
 
     def _store_records(self, batch: _Batch) -> None:
         decoded: list[tuple[int, dict[str, Any]]] = []
+        seen: set[bytes] = set()
         for seq, raw in batch.records:
             if seq in batch.done:
                 continue
+            if raw in seen:
+                # The very same write twice in one batch (a chart opened again at once): storing
+                # is idempotent (at-least-once requires it), so once is enough.
+                batch.done.add(seq)
+                continue
+            seen.add(raw)
             try:
                 decoded.append((seq, orjson.loads(raw)))
             except orjson.JSONDecodeError:
