@@ -64,7 +64,8 @@ Row = tuple[str, str, str, str, str, str]
 def row(what: str, project: float, floor: float, unit: str, goal: str, met: bool) -> Row:
     fmt = (lambda v: f"{v:,.0f} {unit}") if project >= 100 else (lambda v: f"{v:.1f} {unit}")
     ratio = project / floor if floor else float("nan")
-    return (what, fmt(project), fmt(floor), f"{ratio:.2f}×", goal, "yes" if met else "no")
+    verdict = "—" if goal == "—" else ("yes" if met else "no")
+    return (what, fmt(project), fmt(floor), f"{ratio:.2f}×", goal, verdict)
 
 
 def cli(rounds: int) -> list[Row]:
