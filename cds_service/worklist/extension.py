@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from cds_service.worklist import api, settings, views
+from cds_service.worklist import api, display, settings, views
 from cds_service.worklist.auth import csrf_token, current_user
 from cds_service.worklist.db import close_session, session_factory
 from cds_service.worklist.listener import make_listener, make_referral_listener
@@ -35,6 +35,7 @@ def register(app: Flask) -> None:
     app.teardown_appcontext(close_session)
     app.add_template_global(current_user, "current_user")
     app.add_template_global(csrf_token, "csrf_token")
+    display.register(app)
     app.extensions.setdefault("igg4_assessment_listeners", []).append(
         make_listener(session_factory(app))
     )

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Protocol
 
-from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, SORTS, ListFilters
+from cds_service.worklist.store import (
+    ASCENDING_FIRST,
+    DEFAULT_SORT,
+    ELIGIBILITY,
+    MAX_PER_PAGE,
+    SORTS,
+    ListFilters,
+)
 from cds_service.worklist.workflow import STATES
 
 MAX_PAGE = 1_000_000
@@ -23,14 +30,18 @@ def _multi(args: Args, key: str) -> list[str]:
     return out
 
 
-def parse_filters(args: Args, default_per_page: int = 25) -> tuple[ListFilters, list[str]]:
-    """Filters and the problems found; an invalid value is dropped and named in the problems."""
+def parse_filters(
+    args: Args, default_per_page: int = 25, default_eligibility: tuple[str, ...] = ()
+) -> tuple[ListFilters, list[str]]:
+    """Filters and the problems found; an invalid value is dropped and named in the problems.
+    ``default_eligibility`` applies when the query names no eligibility (the page's default view:
+    candidates and needs-review patients)."""
     errors: list[str] = []
     one: Mapping[str, str] = {
         k: (args.getlist(k) or [""])[-1].strip()
         for k in ("assignee", "changed_since", "q", "sort", "order", "page", "per_page")
     }
-    eligibility = _multi(args, "eligibility")
+    eligibility = _multi(args, "eligibility") or list(default_eligibility)
     bad = [v for v in eligibility if v not in ELIGIBILITY]
     if bad:
         errors.append(f"eligibility must be among {', '.join(ELIGIBILITY)}")
@@ -43,11 +54,11 @@ def parse_filters(args: Args, default_per_page: int = 25) -> tuple[ListFilters, 
             since = date.fromisoformat(one["changed_since"][:10])
         except ValueError:
             errors.append("changed_since must be a date YYYY-MM-DD")
-    sort = one["sort"] or "updated"
+    sort = one["sort"] or DEFAULT_SORT
     if sort not in SORTS:
         errors.append(f"sort must be one of {', '.join(SORTS)}")
-        sort = "updated"
-    order = one["order"] or ("asc" if sort in ("name", "patient") else "desc")
+        sort = DEFAULT_SORT
+    order = one["order"] or ("asc" if sort in ASCENDING_FIRST else "desc")
     if order not in ("asc", "desc"):
         errors.append("order must be asc or desc")
         order = "desc"

@@ -603,6 +603,16 @@ def audit_of(
     )
 
 
+def count_views(session: Session, row_id: int) -> int:
+    return int(
+        session.execute(
+            select(func.count(AuditEvent.id)).where(
+                AuditEvent.patient_row_id == row_id, AuditEvent.action.in_(VIEW_ACTIONS)
+            )
+        ).scalar_one()
+    )
+
+
 # --- the list ---------------------------------------------------------------------------------
 
 

@@ -23,7 +23,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from cds_service.fhir_url import FhirUrlError, server_key
-from cds_service.worklist import accounts, manual, oidc, store
+from cds_service.smart.missing import NEEDED
+from cds_service.worklist import accounts, manual, oidc, rowfacts, store
 from cds_service.worklist.auth import (
     Throttled,
     csrf_ok,
@@ -43,6 +44,8 @@ from cds_service.worklist.filters import filters_to_args, parse_filters
 from cds_service.worklist.models import User
 from cds_service.worklist.workflow import (
     CHANGE_LABELS,
+    CRITERION_IDS,
+    DECLINE_REASONS,
     ROLES,
     STATE_LABELS,
     STATES,
@@ -178,9 +181,15 @@ def logout() -> BaseResponse:
 # --- the list ---------------------------------------------------------------------------------
 
 
+# The recruiter's default view: the patients worth a call (ineligible ones on request).
+DEFAULT_VIEW = ("candidate", "needs-review")
+
+
 @bp.route("/")
 def index() -> str:
-    filters, errors = parse_filters(request.args, int(setting("WORKLIST_PAGE_SIZE")))
+    filters, errors = parse_filters(
+        request.args, int(setting("WORKLIST_PAGE_SIZE")), default_eligibility=DEFAULT_VIEW
+    )
     page = store.list_patients(db(), filters, user())
     args = filters_to_args(filters)
     store.audit(db(), user(), "view-list", detail={"filters": args})
@@ -192,6 +201,10 @@ def index() -> str:
         errors=errors,
         states=STATES,
         users=store.users_by_name(db()),
+        ascending_first=store.ASCENDING_FIRST,
+        default_view=not any(
+            request.args.get(k) for k in ("eligibility", "state", "assignee", "changed_since", "q")
+        ),
     )
 
 
@@ -228,14 +241,26 @@ def patient(row_id: int) -> str:
     store.audit(s, user(), "view", row_id)
     history = store.assessments_of(s, row_id)
     current = history[0] if history else None
+    criteria = [c for c in (current.criteria if current else []) if isinstance(c, dict)]
+    by_id = {str(c.get("id")): c for c in criteria}
+    views = request.args.get("audit") == "views"
     return render_template(
         "worklist/patient.html",
         p=p,
         current=current,
         history=history,
         chart=igg4_chart(current.igg4 if current else None),
+        chart_compact=igg4_chart(current.igg4 if current else None, compact=True),
+        gaps=[(g, by_id.get(g["id"], {})) for g in rowfacts.gaps(criteria)],
+        confirm=[by_id[c] for c in rowfacts.visit_confirmations(criteria)],
+        needed=NEEDED,
+        criteria_titles={cid: str(c.get("title") or "") for cid, c in by_id.items()},
+        criterion_ids=CRITERION_IDS,
+        decline_reasons=DECLINE_REASONS,
         notes=store.notes_of(s, row_id),
-        audit=store.audit_of(s, row_id),
+        audit=store.audit_of(s, row_id, views=views),
+        audit_views=views,
+        view_count=store.count_views(s, row_id),
         targets=allowed_targets(p.workflow_state, user().role),
         users=store.users_by_name(s),
     )
@@ -252,8 +277,18 @@ def _version() -> int | None:
 
 @bp.route("/patients/<int:row_id>/state", methods=["POST"])
 def change_state(row_id: int) -> BaseResponse:
+    form = request.form
     try:
-        store.change_state(db(), row_id, request.form.get("state", ""), user(), _version())
+        store.change_state(
+            db(),
+            row_id,
+            form.get("state", ""),
+            user(),
+            _version(),
+            reason=form.get("reason") or None,
+            criterion=form.get("criterion") or None,
+            note=form.get("note") or None,
+        )
         flash("State changed.", "ok")
     except store.NotFound:
         abort(404)
@@ -335,6 +370,8 @@ def assess() -> Reply:
             name=manual.display_name(bundle),
             bundle_json=orjson.dumps(bundle).decode(),
             chart=igg4_chart(result.get("igg4")),
+            chart_compact=igg4_chart(result.get("igg4"), compact=True),
+            evidence=manual.bundle_handoff(current_app, bundle, result)["evidence"],
         )
     return render_template("worklist/assess.html", **context)
 

@@ -148,7 +148,7 @@ def test_a_fixture_hand_off() -> None:
         "name": "Dmitri Ivanov",
         "birthDate": "1979-08-08",
         "gender": "male",
-        "mrn": "MRN-100444",
+        "mrn": "100444",
         "phone": "+1 555 0112",
     }  # no named clinician in this record
     cited = {r for c in assessment["criteria"] for r in c["evidence"]}

@@ -44,8 +44,11 @@ def test_list_shows_filters_and_patients(
 ) -> None:
     client = as_role("recruiter")
     html = client.get("/worklist/").get_data(as_text=True)
-    assert "Alice Moreau" in html and "3 found" in html
+    # the default view: candidates and needs-review patients; the ineligible one on request
+    assert "Alice Moreau" in html and "2 found" in html and "HYPERLINK" not in html
     assert "Bob &lt;b&gt;Tanaka&lt;/b&gt;" in html  # escaped, never markup
+    every = client.get("/worklist/?eligibility=candidate,needs-review,ineligible")
+    assert "3 found" in every.get_data(as_text=True)
     filtered = client.get("/worklist/?eligibility=candidate").get_data(as_text=True)
     assert "Alice Moreau" in filtered and "Tanaka" not in filtered and "1 found" in filtered
     search = client.get("/worklist/?q=tanaka").get_data(as_text=True)
@@ -60,7 +63,7 @@ def test_patient_page_has_chart_criteria_history_and_audits_the_view(
     client = as_role("recruiter")
     row = listed["pa"]
     html = client.get(f"/worklist/patients/{row}").get_data(as_text=True)
-    assert '<svg class="igg4-chart"' in html
+    assert '<svg class="igg4-chart wide"' in html and '<svg class="igg4-chart compact"' in html
     assert 'class="threshold-line"' in html and 'class="inclusion-line"' in html
     assert "Observation/pa-I1" in html  # evidence
     assert html.count('<tr class="row-') == 7  # criteria rows
@@ -243,7 +246,7 @@ def test_manual_assessment_upload_and_add(
     )
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and f"elig-{expected['status']}" in html
-    assert '<svg class="igg4-chart"' in html
+    assert '<svg class="igg4-chart wide"' in html and '<svg class="igg4-chart compact"' in html
     bundle_json = re.search(r'<textarea name="bundle_json" hidden>(.*?)</textarea>', html, re.S)
     assert bundle_json
     import html as html_lib

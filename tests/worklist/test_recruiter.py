@@ -107,7 +107,7 @@ def test_contact_details_and_evidence_are_kept(db: Session) -> None:
         "Dmitri Ivanov",
         "1979-08-08",
         "male",
-        "MRN-100444",
+        "100444",
         "+1 555 0112",
     )
     assert p.facts is not None and p.facts["gaps"][0]["labs"] == ["AST"]
@@ -128,7 +128,7 @@ def test_contact_details_and_evidence_are_kept(db: Session) -> None:
 def test_search_finds_the_mrn(db: Session) -> None:
     result, extra = _fixture("01-candidate-mgl-male")
     store.record_assessment(db, fhir_server=SERVER, assessment=result, source="hook", handoff=extra)
-    found = store.list_patients(db, ListFilters(q="mrn-100037"))
+    found = store.list_patients(db, ListFilters(q="100037"))
     assert [p.patient_id for p in found.items] == ["fx01"]
 
 
