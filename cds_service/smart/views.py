@@ -307,6 +307,8 @@ def page(app_id: str) -> BaseResponse:
         patient=record.patient,
         assessment=assessment,
         chart=igg4_chart(assessment.get("igg4")),
+        chart_compact=igg4_chart(assessment.get("igg4"), compact=True),
+        evidence=ctx["handoff"].get("evidence") or {},
         missing=missing_data(assessment, record.unavailable),
         unavailable=record.unavailable,
         granted=grants.raw,

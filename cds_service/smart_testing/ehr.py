@@ -254,7 +254,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _auth_error(self, status: int, text: str) -> None:
         self.ehr.record(kind="authorize", status=status, error=text)
-        page = f"<!doctype html><title>Authorization error</title><h1>{html.escape(text)}</h1>"
+        page = (
+            '<!doctype html><html lang="en"><title>Authorization error</title>'
+            f"<h1>{html.escape(text)}</h1></html>"
+        )
         self._send(status, page.encode(), "text/html; charset=utf-8")
 
     def _authorize(self, q: dict[str, str]) -> None:
@@ -305,12 +308,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             picker = f"<p>Patient in context: <code>{html.escape(patient)}</code></p>"
         return (
-            "<!doctype html><html><head><title>Test EHR: authorize app</title></head><body>"
+            '<!doctype html><html lang="en"><head><meta name="viewport" content="width=device-width,'
+            ' initial-scale=1"><title>Test EHR: authorize app</title></head><body><main>'
             "<h1>Test EHR</h1><p>The app <strong>igg4-cds</strong> asks for access:</p>"
             f'<form method="post" action="/auth/decide"><input type="hidden" name="txn" value="{txn}">'
             f"{picker}<ul>{boxes}</ul>"
             '<button id="approve" name="decision" value="approve">Approve</button> '
-            '<button id="deny" name="decision" value="deny">Deny</button></form></body></html>'
+            '<button id="deny" name="decision" value="deny">Deny</button></form></main></body></html>'
         )
 
     def _decide(self, form: dict[str, list[str]]) -> None:
