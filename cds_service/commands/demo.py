@@ -2,10 +2,13 @@
 
 Starts the read-only fixture FHIR server (open, as a browser EHR client such as the CDS Hooks sandbox
 needs; ``--fhir-token`` puts it behind a bearer token), a test EHR that authorizes SMART launches
-for it, and the CDS service with the worklist and the SMART app; prints the URLs, a ready CDS Hooks
-sandbox URL and ``curl`` commands for a candidate, a needs-review and an ineligible patient, and
-serves until Ctrl-C. ``--once`` calls the hook for those three itself, prints the results and exits
-0 when each status is the one its fixture expects (1 otherwise). ``--sandbox DIR`` also serves a
+for it, and the CDS service with the worklist and the SMART app, all on one database; fills the
+worklist, makes one login per worklist role; prints the URLs, the logins, the SMART app's EHR
+launches, a ready CDS Hooks sandbox URL and ``curl`` commands for a candidate, a needs-review and an
+ineligible patient, and serves until Ctrl-C. ``--once`` calls the hook for those three itself,
+launches the SMART app for the candidate and the needs-review patient, refers one from the app and
+one by accepting the card's suggestion, checks that both referrals reach the recruiter's list,
+prints the results and exits 0 when all is as expected (1 otherwise). ``--sandbox DIR`` also serves a
 built CDS Hooks sandbox (``build/`` of github.com/cds-hooks/sandbox) on loopback.
 
 The fixtures are built for one screening date, 2026-11-24: the demo pins ``IGG4_AS_OF`` to it (and
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import shlex
 import tempfile
 import threading
@@ -49,7 +53,8 @@ from cds_service.hooks.cards import EXTENSION_KEY
 from cds_service.loopback import ThreadedHttpServer
 from cds_service.security import SANDBOX_ISSUER_FILE, load_issuers
 from cds_service.smart_testing import TestEhr
-from cds_service.worklist.demo import seed_demo
+from cds_service.smart_testing import demo as smart
+from cds_service.worklist.demo import demo_accounts, seed_demo
 
 DEMO_AS_OF = "2026-11-24"
 STATUSES = ("candidate", "needs-review", "ineligible")
@@ -252,7 +257,7 @@ def demo(
                     "PUBLIC_BASE_URL": base,
                     "JWT_VERIFY": not no_verify,
                     "JWT_ISSUERS": demo_issuers(signer),
-                    "FHIR_SERVER_ALLOWLIST": [fhir_base],
+                    "FHIR_SERVER_ALLOWLIST": [fhir_base, ehr.fhir_base],
                     "IGG4_AS_OF": DEMO_AS_OF,
                     "SHOW_INELIGIBLE_CARD": True,
                     "DATABASE_URL": f"sqlite:///{workdir.name}/demo.db",
@@ -260,8 +265,9 @@ def demo(
                     "WORKLIST_SECURE_COOKIES": False,
                 }
             )
-            # the worklist, filled with every fixture's assessment, and a demo investigator account
-            login = seed_demo(app, directory, fhir_server=fhir_base)
+            # the worklist, filled with every fixture's assessment, and a login per role
+            seed_demo(app, directory, fhir_server=fhir_base)
+            logins = demo_accounts(app)
             wsgi["app"] = app
             app.config["WORKLIST_BASE_URL"] = base
             app.config["SMART_LAUNCH_URL"] = f"{base}/smart/launch"
@@ -273,10 +279,22 @@ def demo(
             sandbox = sandbox_url or f"http://{host}:{sandbox_port}"
             hook_url = f"{base}/cds-services/{SERVICE_ID}"
             signed = None if no_verify else signer
-            _banner(base, fhir_base, fhir_token, hook_url, examples, login, signed)
+            _banner(base, fhir_base, fhir_token, hook_url, examples, logins, signed)
+            # the SMART app reads the fixture FHIR server (the hook's rows are keyed by it); behind
+            # --fhir-token it cannot (the token is not the EHR's): then the test EHR's gateway
+            smart_iss = ehr.fhir_base if fhir_token else fhir_base
+            _smart_banner(base, smart_iss, ehr, examples)
             _sandbox_banner(sandbox, sandbox_dir, fhir_base, base, examples, fhir_token)
             if once:
-                raise SystemExit(_run_once(hook_url, fhir_base, fhir_token, examples, signed))
+                failed = _run_once(hook_url, fhir_base, fhir_token, examples, signed)
+                if fhir_token:
+                    click.echo("(SMART app and referral checks need the open FHIR server: skipped)")
+                else:
+                    failed |= _referral_loop(
+                        base, hook_url, fhir_base, fhir_token, ehr, examples, signed, logins
+                    )
+                click.echo("demo check passed" if not failed else "demo check FAILED")
+                raise SystemExit(failed)
             click.echo("Serving. Press Ctrl-C to stop.")
             try:
                 threading.Event().wait()
@@ -298,7 +316,7 @@ def _banner(
     token: str | None,
     hook_url: str,
     examples: list[Example],
-    login: tuple[str, str],
+    logins: dict[str, tuple[str, str]],
     signer: DemoSigner | None,
 ) -> None:
     echo = click.echo
@@ -307,7 +325,10 @@ def _banner(
     echo("igg4-cds demo")
     echo(f"  CDS Hooks discovery : {base}/cds-services")
     echo(f"  Hook endpoint       : {hook_url}")
-    echo(f"  Recruiter worklist  : {base}/worklist/  (login {login[0]} / {login[1]})")
+    echo(f"  Recruiter worklist  : {base}/worklist/  (one login per role:)")
+    for role, (username, password) in logins.items():
+        echo(f"    {role:<13}      {username} / {password}")
+    echo(f"  SMART app           : {base}/smart/  (clinicians: the test EHR, no login)")
     guard = f"bearer token: {token}" if token else "open: no token, as the sandbox needs"
     echo(f"  Fixture FHIR server : {fhir_base}  ({guard})")
     echo(f"  Screening date      : {DEMO_AS_OF} (pinned: the fixtures are built for it)")
@@ -329,6 +350,85 @@ def _banner(
     if missing:
         echo(f"\n(no fixture found for: {', '.join(missing)})")
     echo("")
+
+
+def _smart_banner(base: str, fhir_base: str, ehr: TestEhr, examples: list[Example]) -> None:
+    echo = click.echo
+    echo("SMART app opened from the test EHR (its consent page, then the app), in a browser:")
+    for example in examples:
+        if example.status != "ineligible":
+            url = smart.launch_url(f"{base}/smart/launch", ehr, example.patient_id, fhir_base)
+            echo(f"  {example.status:<12} {url}")
+    echo(f"  standalone   {base}/smart/  (sign in to the test EHR and pick a patient)")
+    echo("")
+
+
+def _referral_loop(
+    base: str,
+    hook_url: str,
+    fhir_base: str,
+    token: str | None,
+    ehr: TestEhr,
+    examples: list[Example],
+    signer: DemoSigner | None,
+    logins: dict[str, tuple[str, str]],
+) -> int:
+    """The SMART app's Refer and the card's accepted suggestion both reach the recruiter's list."""
+    by_status = {e.status: e for e in examples}
+    failures = 0
+    review = by_status.get("needs-review")
+    if review is not None:
+        browser, page = smart.launch(f"{base}/smart/launch", ehr, review.patient_id, fhir_base)
+        got = smart.page_status(page)
+        referred = page is not None and smart.refer(browser, base, page)
+        ok = got == "needs-review" and referred
+        failures += 0 if ok else 1
+        click.echo(
+            f"[{'ok' if ok else 'FAIL'}] SMART app, {review.patient_id}: expected needs-review, "
+            f"got {got}; referred from the app: {'yes' if referred else 'no'}"
+        )
+    candidate = by_status.get("candidate")
+    if candidate is not None:
+        got = smart.run_launch(f"{base}/smart/launch", ehr, candidate.patient_id, fhir_base)
+        headers = {"Authorization": f"Bearer {signer.token(hook_url)}"} if signer else {}
+        body = hook_request(candidate.patient_id, fhir_base, token)
+        cards = requests.post(hook_url, json=body, headers=headers, timeout=30).json()["cards"]
+        feedback = {
+            "feedback": [
+                {
+                    "card": cards[0]["uuid"],
+                    "outcome": "accepted",
+                    "acceptedSuggestions": [{"id": cards[0]["suggestions"][0]["uuid"]}],
+                    "outcomeTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ]
+        }
+        url = f"{hook_url}/feedback"
+        headers = {"Authorization": f"Bearer {signer.token(url)}"} if signer else {}
+        answer = requests.post(url, json=feedback, headers=headers, timeout=30)
+        ok = got == "candidate" and answer.status_code == 200
+        failures += 0 if ok else 1
+        click.echo(
+            f"[{'ok' if ok else 'FAIL'}] SMART app, {candidate.patient_id}: expected candidate, "
+            f"got {got}; card suggestion accepted: HTTP {answer.status_code}"
+        )
+    # the recruiter's list shows both referrals
+    username, password = logins.get("recruiter", next(iter(logins.values())))
+    recruiter = requests.Session()
+    recruiter.trust_env = False
+    form = recruiter.get(f"{base}/worklist/login", timeout=30).text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    data = {"username": username, "password": password, "csrf_token": csrf.group(1) if csrf else ""}
+    listing = recruiter.post(f"{base}/worklist/login", data=data, timeout=30).text
+    shown = {via: f'data-referred-via="{via}"' in listing for via in ("smart-app", "cds-card")}
+    ok = all(shown.values())
+    failures += 0 if ok else 1
+    click.echo(
+        f"[{'ok' if ok else 'FAIL'}] worklist, as {username}: referred via the SMART app "
+        f"{'shown' if shown['smart-app'] else 'MISSING'}, via the CDS card "
+        f"{'shown' if shown['cds-card'] else 'MISSING'}"
+    )
+    return 1 if failures else 0
 
 
 def _sandbox_banner(
@@ -376,5 +476,4 @@ def _run_once(
             f"[{'ok' if ok else 'FAIL'}] {example.fixture}: HTTP {response.status_code}, "
             f"expected {example.status}, got {got}: {summary}"
         )
-    click.echo("demo check passed" if failures == 0 else f"demo check FAILED ({failures})")
     return 0 if failures == 0 else 1

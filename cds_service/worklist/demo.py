@@ -1,4 +1,5 @@
-"""Fills the worklist from the fixtures for the demo, and creates a demo investigator."""
+"""Fills the worklist from the fixtures for the demo, and creates the demo's accounts (one per
+role: recruiter, investigator, admin)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from cds_service.worklist.db import session_factory
 
 DEMO_SERVER = "https://demo.igg4-cds.invalid/fhir"
 DEMO_USER = "demo-investigator"
+DEMO_USERS = {
+    "recruiter": ("demo-recruiter", "Demo recruiter"),
+    "investigator": (DEMO_USER, "Demo investigator"),
+    "admin": ("demo-admin", "Demo admin"),
+}
 
 
 def seed_demo(app: Flask, fixtures_dir: Path, *, fhir_server: str = DEMO_SERVER) -> tuple[str, str]:
@@ -41,13 +47,26 @@ def seed_demo(app: Flask, fixtures_dir: Path, *, fhir_server: str = DEMO_SERVER)
                 display_name=manual.display_name(bundle),
                 handoff=manual.bundle_handoff(app, bundle, assessment),
             )
-        password = secrets.token_urlsafe(12)
-        demo = accounts.get_user(session, DEMO_USER)
-        if demo is None:
-            accounts.create_user(session, DEMO_USER, "investigator", password, "Demo investigator")
-        else:
-            accounts.set_password(demo, password)
-            accounts.set_role(demo, "investigator")
-            accounts.set_active(demo, True)
         session.commit()
-    return DEMO_USER, password
+    return demo_accounts(app, ("investigator",))["investigator"]
+
+
+def demo_accounts(
+    app: Flask, roles: tuple[str, ...] = tuple(DEMO_USERS)
+) -> dict[str, tuple[str, str]]:
+    """(Re)create the demo account of each role with a fresh password: {role: (user, password)}."""
+    logins: dict[str, tuple[str, str]] = {}
+    with app.app_context(), session_factory(app)() as session:
+        for role in roles:
+            username, full_name = DEMO_USERS[role]
+            password = secrets.token_urlsafe(12)
+            user = accounts.get_user(session, username)
+            if user is None:
+                accounts.create_user(session, username, role, password, full_name)
+            else:
+                accounts.set_password(user, password)
+                accounts.set_role(user, role)
+                accounts.set_active(user, True)
+            logins[role] = (username, password)
+        session.commit()
+    return logins

@@ -22,7 +22,11 @@ def test_demo_once_runs_the_three_examples_with_jwt_verification_on() -> None:
     assert out.count("curl -s -X POST") == 3
     assert out.count("-H 'Authorization: Bearer ey") == 3  # signed by the demo issuer
     assert "open: no token" in out and "fhirAuthorization" not in out
-    assert out.count("[ok]") == 3
+    assert out.count("[ok]") == 6  # three hook calls, two SMART launches, the recruiter's list
+    assert "referred from the app: yes" in out and "card suggestion accepted: HTTP 200" in out
+    assert "via the SMART app shown, via the CDS card shown" in out
+    for role in ("recruiter", "investigator", "admin"):
+        assert f"demo-{role} / " in out  # one login per role
     assert "demo check passed" in out
 
 

@@ -308,6 +308,7 @@ def test_an_accepted_card_suggestion_marks_the_worklist_row(app: Flask) -> None:
     with sessions() as s:
         p = store.find_patient_row(s, SERVER, "fb1")
         assert p is not None and p.referred_via == "cds-card" and p.referred_at is not None
+        assert p.referred_by == "Practitioner/dr-lee"  # the clinician the card was issued to
 
 
 # --- the migration fills the facts of rows listed before it ------------------------------------
