@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "serve": "cds_service.commands.serve:serve",
     "demo": "cds_service.commands.demo:demo",
     "users": "cds_service.commands.users:users",
+    "digest": "cds_service.commands.digest:digest",
     "screen": "cds_service.commands.screen:screen",
     "synth": "cds_service.commands.synth:synth",
     "smart-demo": "cds_service.smart_testing.demo:smart_demo",

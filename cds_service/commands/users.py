@@ -108,7 +108,7 @@ def list_users(database_url: str | None, config: str | None) -> None:
         for u in session.execute(select(User).order_by(User.username)).scalars():
             login = "oidc" if u.oidc_subject else ("password" if u.password_hash else "-")
             state = "active" if u.active else "deactivated"
-            click.echo(f"{u.username}\t{u.role}\t{login}\t{state}")
+            click.echo(f"{u.username}\t{u.role}\t{login}\t{state}\t{u.email or '-'}")
 
 
 def _with_user(session: Session, name: str) -> Any:
@@ -157,6 +157,24 @@ def set_password(
             _fail(str(exc))
         session.commit()
     click.echo(f"password of {name} changed")
+
+
+@users.command("set-email")
+@click.argument("name")
+@click.argument("email")
+@_db_option
+@_config_option
+def set_email(name: str, email: str, database_url: str | None, config: str | None) -> None:
+    """Set the address of NAME's daily digest ("-" removes it: no digest)."""
+    from cds_service.worklist import accounts
+
+    with _session(database_url, config) as session:
+        try:
+            accounts.set_email(_with_user(session, name), None if email == "-" else email)
+        except accounts.AccountError as exc:
+            _fail(str(exc))
+        session.commit()
+    click.echo(f"digest of {name}: {'off' if email == '-' else email}")
 
 
 @users.command("deactivate")

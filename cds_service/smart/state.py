@@ -81,7 +81,7 @@ class SmartState:
                 db,
                 fhir_server=fhir_server,
                 patient_id=store.patient_id_of(assessment),
-                by=by or "a clinician (SMART app)",
+                by=by or "a clinician",
                 via="smart-app",
                 detail={"task": task.reference, "taskWritten": task.written},
             )

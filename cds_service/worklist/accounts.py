@@ -140,3 +140,13 @@ def user_for_token(session: Session, token: str) -> User | None:
     if row is None or row.revoked or not row.user.active:
         return None
     return row.user
+
+
+def set_email(user: User, email: str | None) -> None:
+    """The address of the daily digest (None: no digest)."""
+    address = (email or "").strip() or None
+    if address is not None and (
+        len(address) > 254 or address.count("@") != 1 or any(c.isspace() for c in address)
+    ):
+        raise AccountError("an e-mail address looks like name@example.org")
+    user.email = address

@@ -65,7 +65,16 @@ CSV_COLUMNS: Final = (
     "assignee",
     "updatedAt",
     "url",
+    "mrn",
+    "phone",
+    "referredBy",
+    "referredVia",
+    "referredAt",
+    "decisionReason",
+    "decisionCriterion",
+    "decisionNote",
 )
+DECISION_SYSTEM: Final = "http://igg4-cds.org/fhir/CodeSystem/worklist-decision"
 
 Row = RowMapping  # a row of ``export_rows``: the patient's columns, and ``assignee_name``
 
@@ -88,6 +97,14 @@ def _export_select() -> Select[Any]:
         type_coerce(p.created_at, DateTime(timezone=True)).label("created_at"),
         type_coerce(p.updated_at, DateTime(timezone=True)).label("updated_at"),
         assignee.username.label("assignee_name"),
+        p.mrn,
+        p.phone,
+        p.referred_by,
+        p.referred_via,
+        type_coerce(p.referred_at, DateTime(timezone=True)).label("referred_at"),
+        p.decision_reason,
+        p.decision_criterion,
+        p.decision_note,
     ).outerjoin(assignee, p.assignee_id == assignee.id)
     return cast(Select[Any], stmt)
 
@@ -135,6 +152,14 @@ def _csv_values(row: Row, url: str) -> tuple[Any, ...]:
         _cell(row["assignee_name"]),
         _iso(row["updated_at"]),
         _cell(url),
+        _cell(row["mrn"]),
+        _cell(row["phone"]),
+        _cell(row["referred_by"]),
+        row["referred_via"],
+        _iso(row["referred_at"]),
+        row["decision_reason"],
+        row["decision_criterion"],
+        _cell(row["decision_note"]),
     )
 
 
@@ -197,6 +222,15 @@ def _entries(row: Row) -> tuple[dict[str, Any], dict[str, Any]]:
         "resourceType": "Task",
         "id": f"worklist-task-{row['id']}",
         "status": TASK_STATUS[state],
+    }
+    decision = row["decision_reason"] or row["decision_criterion"]
+    if decision:  # why the patient declined, or the criterion that rules them out
+        kind = "criterion" if row["decision_criterion"] else "reason"
+        task["statusReason"] = {
+            "coding": [{"system": DECISION_SYSTEM, "code": decision}],
+            "text": f"{label}: {kind} {decision}",
+        }
+    task |= {
         "businessStatus": {
             "coding": [{"system": WORKFLOW_SYSTEM, "code": state, "display": label}],
             "text": label,
@@ -211,6 +245,8 @@ def _entries(row: Row) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     if row["assignee_name"]:
         task["owner"] = {"display": row["assignee_name"]}
+    if row["decision_note"]:
+        task["note"] = [{"text": row["decision_note"]}]
     return (
         {"fullUrl": subject_url, "resource": subject},
         {"fullUrl": _urn("Task", server, pid), "resource": task},
@@ -219,7 +255,14 @@ def _entries(row: Row) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _shape(row: Row) -> tuple[Any, ...]:
     """What decides which elements the two resources have (every other part is a string value)."""
-    return row["workflow_state"], bool(row["display_name"]), bool(row["assignee_name"])
+    decided = bool(row["decision_reason"] or row["decision_criterion"])
+    return (
+        row["workflow_state"],
+        bool(row["display_name"]),
+        bool(row["assignee_name"]),
+        decided,
+        bool(row["decision_note"]),
+    )
 
 
 def _validated(bundle: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def make_referral_listener(sessions: sessionmaker[Session]) -> ReferralListener:
                     session,
                     fhir_server=fhir_server,
                     patient_id=patient_id,
-                    by=user_id or "a clinician (CDS card)",
+                    by=user_id or "a clinician",
                     via="cds-card",
                     at=at,
                 )

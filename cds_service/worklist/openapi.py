@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, SORTS
-from cds_service.worklist.workflow import ROLES, STATES
+from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, REFERRAL_VIAS, SORTS
+from cds_service.worklist.workflow import (
+    CRITERION_IDS,
+    DECLINE_REASONS,
+    MAX_DECISION_NOTE,
+    ROLES,
+    STATES,
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -114,6 +120,44 @@ SCHEMAS: dict[str, Any] = {
             "version": {"type": "integer"},
             "createdAt": {"type": "string", "format": "date-time"},
             "updatedAt": {"type": "string", "format": "date-time"},
+            "birthDate": {
+                "type": "string",
+                "nullable": True,
+                "description": "as recorded: YYYY, YYYY-MM or YYYY-MM-DD",
+            },
+            "gender": {"type": "string", "nullable": True},
+            "mrn": {
+                "type": "string",
+                "nullable": True,
+                "description": "Patient.identifier of the type MRN_IDENTIFIER names",
+            },
+            "phone": {"type": "string", "nullable": True},
+            "generalPractitioner": {"type": "string", "nullable": True},
+            "currentIgg4": {
+                "type": "object",
+                "nullable": True,
+                "description": "the current serum IgG4 beside the re-elevation line",
+                "properties": {
+                    "value": {"type": "number"},
+                    "date": {"type": "string", "format": "date"},
+                    "unit": {"type": "string"},
+                    "threshold": {"type": "number", "nullable": True},
+                    "above": {"type": "boolean"},
+                },
+            },
+            "gaps": {
+                "type": "array",
+                "description": "real data gaps ({id, kind, ...}), visit confirmations apart",
+                "items": {"type": "object"},
+            },
+            "visitConfirms": {"type": "array", "items": {"type": "string"}},
+            "reelevatedOn": {"type": "string", "format": "date", "nullable": True},
+            "referredBy": {"type": "string", "nullable": True},
+            "referredVia": {"type": "string", "nullable": True, "enum": [*REFERRAL_VIAS, None]},
+            "referredAt": {"type": "string", "format": "date-time", "nullable": True},
+            "decisionReason": {"type": "string", "nullable": True},
+            "decisionCriterion": {"type": "string", "nullable": True},
+            "decisionNote": {"type": "string", "nullable": True},
         },
     },
     "PatientPage": {
@@ -139,6 +183,11 @@ SCHEMAS: dict[str, Any] = {
             "criteria": {"type": "array", "items": {"type": "object"}},
             "igg4": {"type": "object"},
             "dataIssues": {"type": "array", "items": {"type": "string"}},
+            "evidence": {
+                "type": "object",
+                "description": "what each cited resource says ({ref: {type, name, code, value, "
+                "unit, date, status}})",
+            },
         },
     },
     "Note": {
@@ -267,7 +316,8 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
             "post": {
                 "operationId": "changeState",
                 "summary": "Move the patient in the workflow (investigators only: not-eligible, "
-                "enrolled)",
+                "enrolled). Declined needs a reason ('other' also a note); not-eligible the "
+                "criterion that rules the patient out.",
                 "parameters": [ROW_ID],
                 "requestBody": _body(
                     {
@@ -276,6 +326,9 @@ def openapi_document(server_url: str = "") -> dict[str, Any]:
                         "properties": {
                             "state": {"type": "string", "enum": list(STATES)},
                             "version": version,
+                            "reason": {"type": "string", "enum": list(DECLINE_REASONS)},
+                            "criterion": {"type": "string", "enum": list(CRITERION_IDS)},
+                            "note": {"type": "string", "maxLength": MAX_DECISION_NOTE},
                         },
                     }
                 ),

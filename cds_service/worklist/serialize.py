@@ -32,6 +32,21 @@ def patient_summary(p: FlaggedPatient) -> dict[str, Any]:
         "version": p.version,
         "createdAt": _iso(p.created_at),
         "updatedAt": _iso(p.updated_at),
+        "birthDate": p.birth_date,
+        "gender": p.gender,
+        "mrn": p.mrn,
+        "phone": p.phone,
+        "generalPractitioner": p.general_practitioner,
+        "currentIgg4": (p.facts or {}).get("igg4"),
+        "gaps": (p.facts or {}).get("gaps") or [],
+        "visitConfirms": (p.facts or {}).get("confirm") or [],
+        "reelevatedOn": p.reelevated_on.isoformat() if p.reelevated_on else None,
+        "referredBy": p.referred_by,
+        "referredVia": p.referred_via,
+        "referredAt": _iso(p.referred_at),
+        "decisionReason": p.decision_reason,
+        "decisionCriterion": p.decision_criterion,
+        "decisionNote": p.decision_note,
     }
 
 
@@ -47,6 +62,7 @@ def assessment_dict(a: AssessmentRecord) -> dict[str, Any]:
         "igg4": a.igg4,
         "dataIssues": a.data_issues,
         "parameters": a.parameters,
+        "evidence": a.evidence or {},
     }
 
 

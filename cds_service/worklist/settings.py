@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "WORKLIST_LOGIN_MAX_FAILURES_PER_IP": 20,
     "WORKLIST_PAGE_SIZE": 25,
     "WORKLIST_MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # The daily digest by e-mail (off when empty; run ``igg4-cds digest`` daily):
+    # {"smtp_host", "smtp_port": 25, "from": "worklist@hospital.example", "starttls": false,
+    #  "tls": false, "username", "password", "worklist_url": "https://.../worklist/"}
+    "WORKLIST_DIGEST": {},
 }
 
 
@@ -35,4 +39,7 @@ def resolve(config: Mapping[str, Any], environ: Mapping[str, str] | None = None)
         missing = [k for k in ("metadata_url", "client_id") if not (oidc or {}).get(k)]
         if missing:
             raise ValueError(f"WORKLIST_OIDC needs {', '.join(missing)} when WORKLIST_AUTH is oidc")
+    from cds_service.worklist.digest import SmtpSettings
+
+    SmtpSettings.from_config(out["WORKLIST_DIGEST"])  # refused at start-up, not at 7 a.m.
     return out

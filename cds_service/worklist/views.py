@@ -422,6 +422,7 @@ def users() -> Reply:
                 password,
                 request.form.get("display_name") or None,
             )
+            accounts.set_email(created, request.form.get("email"))
             detail = {"user": created.username, "role": created.role}
             store.audit(s, user(), "user-add", detail=detail)
             shown = f"User {created.username} created. Password: {password}"
@@ -452,6 +453,8 @@ def user_update(uid: int) -> Reply:
             if target.id == user().id:
                 raise accounts.AccountError("you cannot deactivate yourself")
             accounts.set_active(target, action == "activate")
+        elif action == "email":
+            accounts.set_email(target, request.form.get("email"))
         elif action == "reset-password":
             password = accounts.generate_password()
             accounts.set_password(target, password)

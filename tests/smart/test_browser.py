@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from cds_service.smart_testing import TestEhr
+from tests.a11y import DESKTOP, PHONE, assert_accessible, assert_fits, new_context
 
 from .conftest import CANDIDATE, NEEDS_REVIEW, ROOT, LiveApp
 
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = ROOT / "test-artifacts"  # the same folder as tests/conftest.py artifacts
 
 
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+@pytest.fixture(params=[DESKTOP, PHONE], ids=["1366px", "390px"])
+def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
+    context = new_context(browser, request.param)  # CSP bypassed for axe-core only
     tab = context.new_page()
     tab.set_default_timeout(15000)
     yield tab
@@ -48,9 +49,11 @@ def test_candidate_page_in_chromium(page: object, app_server: LiveApp, ehr: Test
         ".threshold-line",
         ".inclusion-line",
     ):
-        assert p.locator(f"svg.igg4-chart {mark}").count() == 1, mark  # type: ignore[attr-defined]
+        assert p.locator(f"svg.igg4-chart.wide {mark}").count() == 1, mark  # type: ignore[attr-defined]
+    assert_accessible(p, "the SMART app (candidate)")
+    assert_fits(p, "the SMART app (candidate)")
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "smart-candidate.png"
+    shot = ARTIFACTS / f"smart-candidate-{p.viewport_size['width']}.png"  # type: ignore[attr-defined]
     p.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
     assert shot.stat().st_size > 10_000
 
@@ -63,14 +66,17 @@ def test_needs_review_page_and_referral_in_chromium(
     assert p.locator(".verdict .badge").inner_text() == "needs-review"  # type: ignore[attr-defined]
     e11 = p.locator('#missing tr[data-criterion="E11"]').inner_text()  # type: ignore[attr-defined]
     assert "AST" in e11
+    assert_accessible(p, "the SMART app (needs-review)")
+    assert_fits(p, "the SMART app (needs-review)")
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "smart-needs-review.png"
+    shot = ARTIFACTS / f"smart-needs-review-{p.viewport_size['width']}.png"  # type: ignore[attr-defined]
     p.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
     assert shot.stat().st_size > 10_000
     p.click("#refer")  # type: ignore[attr-defined]
     status = p.locator("#referral-status").inner_text()  # type: ignore[attr-defined]
     assert "written to the EHR" in status and "worklist" in status
     assert [t["for"]["reference"] for t in ehr.tasks.values()] == [f"Patient/{NEEDS_REVIEW}"]
+    assert_accessible(p, "the SMART app after the referral")
     p.screenshot(path=str(ARTIFACTS / "smart-needs-review-referred.png"), full_page=True)  # type: ignore[attr-defined]
 
 
@@ -79,4 +85,5 @@ def test_denied_consent_in_chromium(page: object, app_server: LiveApp, ehr: Test
     page.click("#deny")  # type: ignore[attr-defined]
     page.wait_for_selector(".smart-error")  # type: ignore[attr-defined]
     assert page.inner_text("h1") == "Access declined"  # type: ignore[attr-defined]
+    assert_accessible(page, "the SMART app's error page")
     page.screenshot(path=str(ARTIFACTS / "smart-access-declined.png"))  # type: ignore[attr-defined]

@@ -31,7 +31,8 @@ def error_kind(response: requests.Response) -> str | None:
 def criterion_rows(html: str) -> dict[str, str]:
     """``{"I1": "met", ...}`` from the criteria table."""
     rows = re.findall(
-        r'<tr class="row-([a-z-]+) type-[a-z]+"[^>]*>\s*<th scope="row"><abbr[^>]*>(\w+)</abbr>', html
+        r'<tr class="row-([a-z-]+) type-[a-z]+"[^>]*>\s*<th scope="row"><abbr[^>]*>(\w+)</abbr>',
+        html,
     )
     return {cid: status for status, cid in rows}
 

@@ -46,6 +46,14 @@ def _varied(db: Session) -> None:
                 updated_at=stamp,
                 created_at=stamp,
                 as_of=date(2026, 11, n + 1),
+                mrn=(None, "=100", "4711")[n % 3],
+                phone=(None, "+1 555 0100")[n % 2],
+                referred_by=(None, "Dr A")[n % 2],
+                referred_via=(None, "cds-card")[n % 2],
+                referred_at=(None, stamp)[n % 2],
+                decision_reason="no-time" if state == "declined" else None,
+                decision_criterion="E11" if state == "not-eligible" else None,
+                decision_note=("-busy", None)[n % 2] if state == "declined" else None,
             )
         )
     db.commit()
