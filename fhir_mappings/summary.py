@@ -411,12 +411,18 @@ def describe_evidence(
     resources: Iterable[Mapping[str, Any]],
     refs: Iterable[str],
     valuesets: ValueSets | None = None,
+    full_urls: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, EvidenceItem]:
-    """The resources among ``resources`` that ``refs`` name (``"Type/id"``), each described."""
+    """The resources among ``resources`` that ``refs`` name (``"Type/id"``, or a Bundle entry's
+    ``fullUrl`` given in ``full_urls`` for resources without an id), each described."""
     wanted = set(refs)
     if not wanted:
         return {}
-    by_ref: dict[str, Mapping[str, Any]] = {}
+    by_ref: dict[str, Mapping[str, Any]] = {
+        url: res
+        for url, res in (full_urls or {}).items()
+        if url in wanted or res.get("resourceType") == "Medication"
+    }
     for res in resources:
         if isinstance(res, Mapping):
             ref = _ref_of(res)
@@ -435,23 +441,21 @@ def handoff(
     assessment: Mapping[str, Any],
     rule: MrnRule | None = None,
     valuesets: ValueSets | None = None,
+    full_urls: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``{"patient": PatientSummary, "evidence": {ref: EvidenceItem}}`` as plain JSON-able data:
     what a recruiter needs beside the assessment, from the resources it was made from. Without a
     Patient resource there is no ``"patient"`` key (the worklist then keeps what it had)."""
     resources = list(resources)
     patient_ref = str(assessment.get("patient") or "")
-    patient = next(
-        (
-            r
-            for r in resources
-            if isinstance(r, Mapping)
-            and r.get("resourceType") == "Patient"
-            and (not patient_ref or _ref_of(r) == patient_ref)
-        ),
-        None,
-    )
-    evidence = describe_evidence(resources, cited_refs(assessment), valuesets)
+    patients = [
+        r for r in resources if isinstance(r, Mapping) and r.get("resourceType") == "Patient"
+    ]
+    # the Patient the assessment names; else the only one (a Bundle without ids cites fullUrls)
+    patient = next((r for r in patients if _ref_of(r) == patient_ref), None)
+    if patient is None and len(patients) == 1:
+        patient = patients[0]
+    evidence = describe_evidence(resources, cited_refs(assessment), valuesets, full_urls)
     out: dict[str, Any] = {"evidence": {ref: item.to_dict() for ref, item in evidence.items()}}
     if patient is not None:  # no Patient resource: nothing is said about the patient
         out["patient"] = patient_summary(patient, rule).to_dict()

@@ -90,4 +90,11 @@ def bundle_handoff(
 ) -> dict[str, Any]:
     """What travels to the worklist with an uploaded Bundle's assessment (contact, evidence)."""
     rule = MrnRule.from_config(app.config.get("MRN_IDENTIFIER"))
-    return handoff(bundle_resources(bundle), assessment, rule)
+    full_urls = {
+        str(entry["fullUrl"]): entry["resource"]
+        for entry in bundle.get("entry") or []
+        if isinstance(entry, dict)
+        and isinstance(entry.get("fullUrl"), str)
+        and isinstance(entry.get("resource"), dict)
+    }
+    return handoff(bundle_resources(bundle), assessment, rule, full_urls=full_urls)
