@@ -247,6 +247,18 @@ def _remember(memo: dict[str, _T], key: str, value: _T) -> _T:
 IdentifiedKey = tuple[Any, ...]  # (code.text, (system, code, display) of each coding)
 
 
+def _short(key: tuple[Any, ...]) -> bool:
+    """No long string in a memo key (``(…, text, (system, code, display)…)``): bounded memory."""
+    return all(
+        len(part) <= _MEMO_TEXT
+        if isinstance(part, str)
+        else all(s is None or len(s) <= _MEMO_TEXT for s in part)
+        if isinstance(part, tuple)
+        else True
+        for part in key
+    )
+
+
 @dataclass(slots=True)
 class ValueSets:
     labs: dict[str, ConceptMatcher]
@@ -267,15 +279,12 @@ class ValueSets:
     _ingredient_memo: dict[str, frozenset[str]] = field(default_factory=dict)
     # extract._identify's memo: how an Observation.code that no coding identifies was read
     identified: dict[IdentifiedKey, str] = field(default_factory=dict)
+    _concepts_memo: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)
     _any_lab_phrase: re.Pattern[str] | None = None
 
     def remember_identified(self, key: IdentifiedKey, answer: str) -> str:
         """Keep ``answer`` for ``key`` unless a string in the key is long (bounded memory)."""
-        text = key[0]
-        if (text is None or len(text) <= _MEMO_TEXT) and all(
-            len(code) <= _MEMO_TEXT and (display is None or len(display) <= _MEMO_TEXT)
-            for _, code, display in key[1:]
-        ):
+        if _short(key):
             if len(self.identified) >= _MEMO_SIZE:
                 self.identified.clear()
             self.identified[key] = answer
@@ -338,7 +347,37 @@ class ValueSets:
     def concepts_of(
         self, matchers: Mapping[str, ConceptMatcher], codings: Iterable[Coding], text: str | None
     ) -> frozenset[str]:
-        """Concepts matched by any coding; concepts that no coding matched may match on text."""
+        """Concepts matched by any coding; concepts that no coding matched may match on text.
+
+        Remembered per (matchers, text, codings): a site's diagnoses recur across its patients."""
+        codings = tuple(codings)
+        section = next(
+            (n for n, m in self._sections() if m is matchers), None
+        )  # only this value set's own matchers are remembered
+        if section is None:
+            return self._concepts_of(matchers, codings, text)
+        key = (section, text, *[(c.system, c.code, c.display) for c in codings])
+        known = self._concepts_memo.get(key)
+        if known is None:
+            known = self._concepts_of(matchers, codings, text)
+            if _short(key):
+                if len(self._concepts_memo) >= _MEMO_SIZE:
+                    self._concepts_memo.clear()
+                self._concepts_memo[key] = known
+        return known
+
+    def _sections(self) -> tuple[tuple[str, Mapping[str, ConceptMatcher]], ...]:
+        return (
+            ("conditions", self.conditions),
+            ("body_sites", self.body_sites),
+            ("procedures", self.procedures),
+            ("findings", self.findings),
+            ("labs", self.labs),
+        )
+
+    def _concepts_of(
+        self, matchers: Mapping[str, ConceptMatcher], codings: tuple[Coding, ...], text: str | None
+    ) -> frozenset[str]:
         names: set[str] = set()
         for name, m in matchers.items():
             if any(m.matches_coding(c.system, c.code) for c in codings):

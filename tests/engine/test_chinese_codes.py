@@ -360,3 +360,37 @@ def test_phrase_matches_like_the_word_bounded_regex(
     new = Phrase(phrase)
     assert list(new.spans(text)) == [m.span() for m in old.finditer(text)]
     assert (new.search(text) is None) == (old.search(text) is None)
+
+
+def test_memoised_identification_gives_the_first_answer_again() -> None:
+    from fhir_mappings.extract import build_record
+
+    fixtures = sorted((Path(__file__).resolve().parents[2] / "fixtures").glob("*/*.json"))
+    bundles = [json.loads(p.read_text(encoding="utf-8")) for p in fixtures]
+    bundles = [b for b in bundles if b.get("resourceType") == "Bundle" and "entry" in b]
+
+    def facts(vs: Any) -> list[Any]:
+        out = []
+        for bundle in bundles:
+            try:
+                record = build_record([e["resource"] for e in bundle["entry"]], vs)
+            except ValueError:
+                continue
+            out.append(
+                (
+                    [(lab.analyte, lab.matched_by) for lab in record.labs],
+                    [(d.concepts, d.body_site_concepts) for d in record.diagnoses],
+                    [t.ingredients for t in record.therapies],
+                    [p.concepts for p in record.procedures],
+                )
+            )
+        return out
+
+    vs = load_valuesets()
+    cold = facts(vs)
+    assert facts(vs) == cold  # the memos are warm now
+    assert vs.identified and vs._concepts_memo and vs._lab_memo
+    foreign = dict(vs.conditions)  # not the value set's own mapping: computed, never remembered
+    before = len(vs._concepts_memo)
+    vs.concepts_of(foreign, [Coding(ICD10CM, "D89.84")], None)
+    assert len(vs._concepts_memo) == before
