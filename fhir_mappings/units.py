@@ -436,16 +436,16 @@ def _factor(src: str, dst: str) -> Decimal:
 
 def conversion_factor(ucum: str, spec: UnitSpec) -> Decimal:
     """Multiply a value in ``ucum`` by this to get the analyte's canonical unit."""
-    limit = max_unit_length()
+    limit = _max_unit_length or max_unit_length()
     if len(ucum) > limit:  # refused at once, and never kept in a cache
         raise UnitError(
             f"unit string of {len(ucum)} characters is longer than the limit of {limit} "
             "(MAX_UNIT_LENGTH); not read"
         )
     answer = _conversion(ucum, spec)
-    if isinstance(answer, str):
+    if answer.__class__ is str:
         raise UnitError(answer)
-    return answer
+    return answer  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=4096)
