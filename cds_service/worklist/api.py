@@ -100,7 +100,9 @@ def _patient_or_404(row_id: int) -> Any:
 
 
 def _filters() -> Any:
-    filters, errors = parse_filters(request.args, int(setting("WORKLIST_PAGE_SIZE")))
+    filters, errors = parse_filters(
+        request.args, int(setting("WORKLIST_PAGE_SIZE")), empty_ok=False
+    )
     if errors:
         raise ApiError(400, "bad-request", "; ".join(errors))
     return filters
@@ -199,6 +201,8 @@ def change_state(row_id: int) -> Response:
 @bp.post("/patients/<int:row_id>/assignee")
 def change_assignee(row_id: int) -> Response:
     data = _body()
+    if "assignee" not in data:
+        raise ApiError(400, "bad-request", "assignee is required: a user name, or null for nobody")
     name = data.get("assignee")
     if name is not None and not isinstance(name, str):
         raise ApiError(400, "bad-request", "assignee must be a user name or null")

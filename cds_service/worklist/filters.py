@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Protocol
@@ -17,6 +18,17 @@ from cds_service.worklist.store import (
 from cds_service.worklist.workflow import STATES
 
 MAX_PAGE = 1_000_000
+MAX_Q = 200
+MAX_ASSIGNEE = 120
+_NUMBER = re.compile(r"[0-9]{1,18}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def list_pattern(values: tuple[str, ...] | list[str]) -> str:
+    """The JSON Schema pattern of a comma-separated filter as this parser reads it: known values,
+    empty pieces and surrounding whitespace ignored (an HTML form's "any" sends ``state=``)."""
+    one = "|".join(re.escape(v) for v in values)
+    return rf"^\s*(?:{one})?\s*(?:,\s*(?:{one})?\s*)*$"
 
 
 class Args(Protocol):
@@ -31,16 +43,33 @@ def _multi(args: Args, key: str) -> list[str]:
 
 
 def parse_filters(
-    args: Args, default_per_page: int = 25, default_eligibility: tuple[str, ...] = ()
+    args: Args,
+    default_per_page: int = 25,
+    default_eligibility: tuple[str, ...] = (),
+    *,
+    empty_ok: bool = True,
 ) -> tuple[ListFilters, list[str]]:
     """Filters and the problems found; an invalid value is dropped and named in the problems.
     ``default_eligibility`` applies when the query names no eligibility (the page's default view:
-    candidates and needs-review patients)."""
+    candidates and needs-review patients).
+
+    ``empty_ok``: an empty ``sort``, ``order``, ``page``, ``per_page`` or ``changed_since`` means
+    "not given" (an HTML form sends empty fields); the API passes False: there it is an error.
+    """
     errors: list[str] = []
+    # Exactly what the OpenAPI document says (schemathesis checks both ways): text fields are
+    # stripped and bounded, the others taken as sent.
     one: Mapping[str, str] = {
-        k: (args.getlist(k) or [""])[-1].strip()
+        k: (args.getlist(k) or [""])[-1]
         for k in ("assignee", "changed_since", "q", "sort", "order", "page", "per_page")
     }
+    for key, most in (("q", MAX_Q), ("assignee", MAX_ASSIGNEE)):
+        if len(one[key]) > most:
+            errors.append(f"{key} must be at most {most} characters")
+    if not empty_ok:
+        for key in ("changed_since", "sort", "order", "page", "per_page"):
+            if args.getlist(key) and not one[key]:
+                errors.append(f"{key} must not be empty")
     eligibility = _multi(args, "eligibility") or list(default_eligibility)
     bad = [v for v in eligibility if v not in ELIGIBILITY]
     if bad:
@@ -51,7 +80,9 @@ def parse_filters(
     since: date | None = None
     if one["changed_since"]:
         try:
-            since = date.fromisoformat(one["changed_since"][:10])
+            if not _DATE.fullmatch(one["changed_since"]):
+                raise ValueError
+            since = date.fromisoformat(one["changed_since"])
         except ValueError:
             errors.append("changed_since must be a date YYYY-MM-DD")
     sort = one["sort"] or DEFAULT_SORT
@@ -64,6 +95,8 @@ def parse_filters(
         order = "desc"
     page, per_page = 1, default_per_page
     try:
+        if not all(_NUMBER.fullmatch(one[k]) for k in ("page", "per_page") if one[k]):
+            raise ValueError  # int() would take " 5", "+5", "1_0" and other scripts' digits
         page = int(one["page"] or 1)
         per_page = int(one["per_page"] or default_per_page)
         # bounded: the row offset must fit the database's integers (2^62 made PostgreSQL fail)
@@ -75,9 +108,9 @@ def parse_filters(
     filters = ListFilters(
         eligibility=tuple(v for v in eligibility if v in ELIGIBILITY),
         state=tuple(v for v in state if v in STATES),
-        assignee=one["assignee"][:120] or None,
+        assignee=one["assignee"].strip()[:MAX_ASSIGNEE] or None,
         changed_since=since,
-        q=one["q"][:200] or None,
+        q=one["q"].strip()[:MAX_Q] or None,
         sort=sort,
         desc=order == "desc",
         page=page,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.worklist.filters import list_pattern
 from cds_service.worklist.store import ELIGIBILITY, MAX_PER_PAGE, REFERRAL_VIAS, SORTS
 from cds_service.worklist.workflow import (
     CRITERION_IDS,
@@ -52,14 +53,14 @@ LIST_PARAMS: list[dict[str, Any]] = [
     {
         "name": "eligibility",
         "in": "query",
-        "description": "comma-separated",
-        "schema": {"type": "string", "enum": list(ELIGIBILITY)},
+        "description": "comma-separated eligibilities (empty: any)",
+        "schema": {"type": "string", "pattern": list_pattern(ELIGIBILITY)},
     },
     {
         "name": "state",
         "in": "query",
-        "description": "comma-separated workflow states",
-        "schema": {"type": "string", "enum": list(STATES)},
+        "description": "comma-separated workflow states (empty: any)",
+        "schema": {"type": "string", "pattern": list_pattern(STATES)},
     },
     {
         "name": "assignee",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 from flask import Flask
 from sqlalchemy import select
 
+from cds_service.app import create_app
 from cds_service.cli import cli
 from cds_service.worklist.db import session_factory
 from cds_service.worklist.models import FlaggedPatient
@@ -35,12 +35,22 @@ from .helpers import (
 )
 
 NUL = "\x00"
+SERVER = "https://ehr.example.org/fhir"
+NUL_SERVER = "https://ehr.example.org/nul"
 
 
-@pytest.fixture
-def app(make_app: Callable[..., Flask], database_url: str) -> Flask:
-    return make_app(
-        DATABASE_URL=database_url, FHIR_SERVER_ALLOWLIST=["https://ehr.example.org/fhir"]
+@pytest.fixture(scope="module")
+def app(module_database_url: str) -> Flask:
+    """One application per database for the module (the probes do not disturb each other)."""
+    return create_app(
+        {
+            "DATABASE_URL": module_database_url,
+            "FHIR_SERVER_ALLOWLIST": [SERVER, NUL_SERVER],
+            "JWT_VERIFY": False,
+            "IGG4_AS_OF": "2026-11-24",
+            "SECRET_KEY": "hardening-tests-" + "k" * 32,
+            "TESTING": True,
+        }
     )
 
 
@@ -138,7 +148,10 @@ def _with_values(value: Any) -> dict[str, Any]:
     return bundle
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999", "sNaN"])
+NON_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999", "sNaN"]
+
+
+@pytest.mark.parametrize("value", NON_NUMBERS)
 def test_non_numbers_as_values_are_data_issues_and_stored_on_every_database(
     app: Flask, value: str
 ) -> None:
@@ -153,12 +166,16 @@ def test_non_numbers_as_values_are_data_issues_and_stored_on_every_database(
     assert result["status"] != "candidate"  # the IgG4 results were not usable
     assert response.get_json()["patient"] is not None  # listed, on PostgreSQL too
     # The same data through the hook: a card, and the patient on the worklist.
-    body = prefetch_hook_body(_with_values(value), fhirServer="https://ehr.example.org/fhir")
-    response = client.post(HOOK_PATH, json=body)
+    server = f"https://ehr.example.org/values/{NON_NUMBERS.index(value)}"  # a row of its own
+    response = client.post(
+        HOOK_PATH, json=prefetch_hook_body(_with_values(value), fhirServer=server)
+    )
     assert response.status_code == 200
     with session_factory(app)() as s:
-        servers = set(s.scalars(select(FlaggedPatient.fhir_server)))
-    assert "https://ehr.example.org/fhir" in servers
+        rows = list(
+            s.scalars(select(FlaggedPatient.id).where(FlaggedPatient.fhir_server == server))
+        )
+    assert len(rows) == 1
 
 
 def test_nul_inside_fhir_data_is_stored_without_it(app: Flask) -> None:
@@ -177,10 +194,15 @@ def test_nul_inside_fhir_data_is_stored_without_it(app: Flask) -> None:
     response = client.post("/api/assess?add=true", json=bundle, headers=auth)
     assert response.status_code == 200
     assert response.get_json()["patient"]["displayName"] == "Pieter\ufffdHallorann"
-    body = prefetch_hook_body(bundle, fhirServer="https://ehr.example.org/fhir")
+    body = prefetch_hook_body(bundle, fhirServer=NUL_SERVER)
     assert client.post(HOOK_PATH, json=body).status_code == 200
     with session_factory(app)() as s:
-        assert len(list(s.scalars(select(FlaggedPatient.id)))) == 2
+        names = list(
+            s.scalars(
+                select(FlaggedPatient.display_name).where(FlaggedPatient.fhir_server == NUL_SERVER)
+            )
+        )
+    assert names == ["Pieter\ufffdHallorann"]
 
 
 def test_cli_assess_says_one_line_and_exits_2(tmp_path: Path) -> None:
