@@ -641,6 +641,9 @@ SUBJECT_FIELD: dict[str, str] = {
 }
 
 
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
 def build_record(
     resources: Iterable[Mapping[str, Any]], vs: ValueSets, patient_ref: str | None = None
 ) -> PatientRecord:
@@ -663,9 +666,9 @@ def build_record(
         rid = res.get("id")
         full_url = res.get(FULL_URL_KEY)
         cited = _cited_by_full_url(rtype, full_url) if isinstance(full_url, str) else None
-        if isinstance(rid, str) and rid:
+        if isinstance(rid, str) and rid and (rtype != "Patient" or _FHIR_ID.fullmatch(rid)):
             ref = f"{rtype}/{rid}"
-        elif cited is not None:
+        elif cited is not None:  # (a Patient whose id is not a FHIR id, e.g. ":", too)
             ref = cited
             res = {**res, REF_KEY: ref}
         else:  # kept, and cited by its place so that evidence names it

@@ -59,3 +59,19 @@ def test_any_json_where_fhir_values_belong(bundle: Any) -> None:
 def test_any_json_anywhere_in_the_bundle(bundle: Any) -> None:
     """Also the Bundle's own fields and whole entries."""
     _check(bundle)
+
+
+def test_found_by_the_fuzzer_a_patient_id_that_is_not_a_fhir_id() -> None:
+    """It named the patient "Patient/:" in a schema-invalid assessment; such a Patient is now
+    cited like one without an id: by its fullUrl, else by its place."""
+    import copy
+
+    bundle = copy.deepcopy(BUNDLES[0])
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry["resource"]["id"] = ":"
+    _check(bundle)
+    assert assess_bundle(bundle, as_of=AS_OF).patient == "Patient/fx01"  # from its fullUrl
+    for entry in bundle["entry"]:
+        entry.pop("fullUrl", None)
+    _check(bundle)
