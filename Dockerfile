@@ -1,10 +1,16 @@
 # igg4-cds: the CDS Hooks service (and the recruiter worklist) under gunicorn.
 #   docker build -t igg4-cds .
-#   docker run -p 8080:8080 -v $PWD/site.yaml:/etc/igg4-cds/config.yaml:ro \
-#       -e IGG4_CDS_CONFIG=/etc/igg4-cds/config.yaml igg4-cds
+#   docker run -p 8080:8080 -v igg4-data:/var/lib/igg4-cds \
+#       -e IGG4_CDS_PUBLIC_BASE_URL=https://cds.example.org \
+#       -e IGG4_CDS_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
+#       -v $PWD/site.yaml:/etc/igg4-cds/config.yaml:ro -e IGG4_CDS_CONFIG=/etc/igg4-cds/config.yaml \
+#       igg4-cds
 # Configuration: /etc/igg4-cds/config.yaml (IGG4_CDS_CONFIG) and IGG4_CDS_<KEY> variables, see
-# cds_service/config.py. The SQLite default lives in /var/lib/igg4-cds; set
-# IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
+# cds_service/config.py. PUBLIC_BASE_URL (the URL EHRs call; the audience of their JWTs) is required
+# while JWT verification is on. SECRET_KEY signs worklist sessions: set it, the same for every
+# replica; without it a key is generated into /var/lib/igg4-cds/secret_key (kept on the volume).
+# The SQLite default and the instance folder live in /var/lib/igg4-cds, owned by the service's user;
+# set IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
@@ -18,11 +24,13 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER igg4
 WORKDIR /var/lib/igg4-cds
+VOLUME /var/lib/igg4-cds
 ENV IGG4_CDS_DATABASE_URL=sqlite:////var/lib/igg4-cds/igg4-cds.db \
+    IGG4_CDS_INSTANCE_PATH=/var/lib/igg4-cds \
     PYTHONUNBUFFERED=1
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
 # Migrations run at start-up under a lock (safe with several workers). No access log: request
-# lines of the worklist carry patient ids.
+# lines of the worklist carry patient ids. A configuration error stops the start with one line.
 CMD ["gunicorn", "cds_service.wsgi:app", "--bind", "0.0.0.0:8080", "--workers", "2", \
      "--threads", "4", "--worker-class", "gthread", "--timeout", "30"]

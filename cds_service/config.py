@@ -170,6 +170,11 @@ def validate(config: dict[str, Any]) -> None:
     allow = config["FHIR_SERVER_ALLOWLIST"]
     if isinstance(allow, str):
         config["FHIR_SERVER_ALLOWLIST"] = [s for s in allow.replace(",", " ").split() if s]
+    instance = config.get("INSTANCE_PATH")
+    if instance is not None:
+        if not isinstance(instance, str) or not os.path.isabs(os.path.expanduser(instance)):
+            raise ValueError("INSTANCE_PATH must be an absolute path")
+        config["INSTANCE_PATH"] = os.path.expanduser(instance)
     as_of = config.get("IGG4_AS_OF")
     if isinstance(as_of, str):
         as_of = config["IGG4_AS_OF"] = date.fromisoformat(as_of)

@@ -16,7 +16,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 try:
     app = create_app()
-except ValueError as exc:  # a configuration error: said in one line, and the worker stops
+except ValueError as exc:  # a configuration error: said in one line, and the service stops
     logging.getLogger("igg4_cds").critical("configuration error: %s", exc)
-    raise SystemExit(2) from None
+    raise SystemExit(3) from None  # gunicorn's "worker failed to boot": it halts, no respawn loop
 ready(app)  # imported in each worker (or, with --preload, once before the fork): see worker.py

@@ -53,6 +53,19 @@ def _ensure_secret_key(app: Flask) -> None:
         app.secret_key = os.environ["IGG4_CDS_SECRET_KEY"]
         return
     path = Path(app.instance_path) / "secret_key"
+    try:
+        _keep_new_key(path)
+        app.secret_key = path.read_text().strip()
+    except OSError as exc:  # a read-only instance folder: say what to do, in one line
+        raise ValueError(
+            f"SECRET_KEY is not set and no key can be kept in {path.parent} ({exc.strerror}): "
+            "set IGG4_CDS_SECRET_KEY to a long random value (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`), the same for every "
+            "worker and replica, or make INSTANCE_PATH a folder the service can write"
+        ) from None
+
+
+def _keep_new_key(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         # Written whole to a private temporary file, then linked into place: workers starting
@@ -67,4 +80,3 @@ def _ensure_secret_key(app: Flask) -> None:
             pass
         finally:
             tmp.unlink()
-    app.secret_key = path.read_text().strip()
