@@ -26,9 +26,9 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def list_pattern(values: tuple[str, ...] | list[str]) -> str:
     """The JSON Schema pattern of a comma-separated filter as this parser reads it: known values,
-    empty pieces and surrounding whitespace ignored (an HTML form's "any" sends ``state=``)."""
+    empty pieces and surrounding spaces ignored (an HTML form's "any" sends ``state=``)."""
     one = "|".join(re.escape(v) for v in values)
-    return rf"^\s*(?:{one})?\s*(?:,\s*(?:{one})?\s*)*$"
+    return rf"^ *(?:{one})? *(?:, *(?:{one})? *)*$"
 
 
 class Args(Protocol):
@@ -38,7 +38,7 @@ class Args(Protocol):
 def _multi(args: Args, key: str) -> list[str]:
     out: list[str] = []
     for raw in args.getlist(key):
-        out.extend(v.strip() for v in raw.split(",") if v.strip())
+        out.extend(v.strip(" ") for v in raw.split(",") if v.strip(" "))  # as list_pattern
     return out
 
 
