@@ -266,6 +266,7 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
         tx, anchor = (right_edge + 6, "start") if L.labels_in_margin else (right_edge - 2, "end")
         text = label
         taken.append(_text_box(tx, text_y, text, L.font, anchor))
+        taken.append(Box(L.left, ly - 4, right_edge, ly + 4))  # the line, with a margin
         add(
             f'<g class="{cls}"><line x1="{L.left}" x2="{right_edge}" y1="{ly:.1f}"'
             f' y2="{ly:.1f}"/><text x="{tx:.1f}" y="{text_y:.1f}" text-anchor="{anchor}">'
