@@ -7,6 +7,8 @@ session between the two. It does not read ``.well-known/smart-configuration`` (s
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +58,7 @@ class TokenGrant:
     patient: str | None
     expires_in: float | None  # seconds left when the token was received
     context: dict[str, Any]  # other launch context: encounter, need_patient_banner, ...
+    clinician: str | None = None  # who signed in: the id_token's name, else its fhirUser
 
 
 def start(
@@ -160,7 +163,7 @@ def exchange(
             launch_again("The EHR's sign-in service gave no bearer token."),
         )
     expires_in = auth.expires_at.timestamp() - time.time() if auth.expires_at is not None else None
-    context.pop("id_token", None)  # not used: the app needs no identity beyond the EHR's token
+    clinician = clinician_of(context.pop("id_token", None))
     context.pop("refresh_token", None)  # never kept: the session ends with the access token
     scope = context.pop("scope", None)
     patient = context.pop("patient", None)
@@ -172,7 +175,34 @@ def exchange(
         patient=str(patient) if isinstance(patient, str) and patient else None,
         expires_in=expires_in,
         context={k: v for k, v in context.items() if isinstance(v, str | bool | int)},
+        clinician=clinician,
     )
+
+
+def clinician_of(id_token: Any) -> str | None:
+    """The signed-in clinician as a referral names them: the OpenID Connect id_token's ``name``,
+    else its ``fhirUser`` (e.g. "Practitioner/123"). Used only to say who referred, never to
+    grant anything, so the claims are read without checking the signature: the token came
+    straight from the EHR's token endpoint, over the connection the app opened (OpenID Connect
+    Core 3.1.3.7 allows TLS to stand for it there)."""
+    if not isinstance(id_token, str) or id_token.count(".") != 2 or len(id_token) > 20_000:
+        return None
+    payload = id_token.split(".")[1]
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    for key in ("name", "fhirUser"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())[:200]
+            if key == "fhirUser":  # an absolute URL: its "Type/id" tail
+                parts = text.rstrip("/").split("/")
+                text = "/".join(parts[-2:]) if len(parts) >= 2 else text
+            return text
+    return None
 
 
 def token_expiry(grant: TokenGrant, *, now: float, default_s: int, max_s: int) -> float:

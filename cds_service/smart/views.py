@@ -101,10 +101,14 @@ def _redirect_uri(state: SmartState) -> str:
     return url_for("smart.callback", _external=True)
 
 
-def _scope(state: SmartState, supports_v2: bool) -> tuple[str, str]:
+def _scope(state: SmartState, endpoints: Any) -> tuple[str, str]:
     wanted = state.settings["SMART_SCOPE_VERSION"]
-    version = ("v2" if supports_v2 else "v1") if wanted == "auto" else wanted
-    return version, str(state.settings["SMART_SCOPES_V2" if version == "v2" else "SMART_SCOPES_V1"])
+    version = ("v2" if endpoints.supports_v2 else "v1") if wanted == "auto" else wanted
+    scope = str(state.settings["SMART_SCOPES_V2" if version == "v2" else "SMART_SCOPES_V1"])
+    if "sso-openid-connect" in endpoints.capabilities:
+        # who the clinician is (the id_token's fhirUser), so that a referral names them
+        scope = " ".join(dict.fromkeys(["openid", "fhirUser", *scope.split()]))
+    return version, scope
 
 
 def _as_of() -> date:
@@ -169,7 +173,7 @@ def launch() -> BaseResponse:
     http = state.http()
     with http:
         endpoints = discover(iss, http)
-        version, scope = _scope(state, endpoints.supports_v2)
+        version, scope = _scope(state, endpoints)
         authz = oauth.start(
             endpoints,
             iss=iss,
@@ -266,6 +270,7 @@ def callback() -> BaseResponse:
         "expires_at": expires,
         "csrf": secrets.token_urlsafe(24),
         "banner": bool(grant.context.get("need_patient_banner", True)),
+        "clinician": grant.clinician,  # the id_token's name or fhirUser, when the EHR said
     }
     log.info("smart: signed in (%s launch)", pending["mode"])
     response = redirect(url_for("smart.page", app_id=app_id), 303)
@@ -345,7 +350,13 @@ def refer(app_id: str) -> BaseResponse:
         with http:
             outcome = write_task(ctx["iss"], ctx["token"], task, http)
     row = state.record_referral(
-        current_app, ctx["iss"], assessment, ctx.get("name"), outcome, ctx.get("handoff")
+        current_app,
+        ctx["iss"],
+        assessment,
+        ctx.get("name"),
+        outcome,
+        ctx.get("handoff"),
+        ctx.get("clinician"),
     )
     ctx["referral"] = {
         "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

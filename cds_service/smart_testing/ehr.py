@@ -48,7 +48,10 @@ CAPABILITIES = (
     "permission-patient",
     "permission-v1",
     "permission-v2",
+    "sso-openid-connect",
 )
+# Who signs in to the test EHR (the id_token's claims when openid and fhirUser are granted).
+CLINICIAN = {"fhirUser": "Practitioner/test-clinician", "name": "Dr Test Clinician"}
 _PATIENT_PARAMS = ("patient", "subject", "individual")
 _NON_COMPARTMENT = ("Medication",)
 
@@ -91,6 +94,7 @@ class TestEhr:
         self.codes: dict[str, dict[str, Any]] = {}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.clinician: dict[str, str] = dict(CLINICIAN)
         self.lock = threading.Lock()
         self._server = ThreadedHttpServer(host, port, "test-ehr")
 
@@ -163,6 +167,30 @@ class TestEhr:
             name = " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
             out.append((pid, name or pid))
         return out
+
+
+def _id_token(issuer: str, audience: str, claims: dict[str, str]) -> str:
+    """An OpenID Connect id_token (HS256 with a throwaway key: a test double; the app reads the
+    claims of a token it received from the token endpoint itself and verifies nothing with it)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def part(data: Any) -> str:
+        return base64.urlsafe_b64encode(_json(data)).rstrip(b"=").decode()
+
+    now = int(time.time())
+    payload = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": claims.get("fhirUser", "user"),
+        "iat": now,
+        "exp": now + 300,
+        **claims,
+    }
+    head = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(payload)}"
+    mac = hmac.new(secrets.token_bytes(32), head.encode(), hashlib.sha256).digest()
+    return f"{head}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
 def _json(data: Any) -> bytes:
@@ -393,6 +421,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         if code["patient"]:
             body["patient"] = code["patient"]
+        granted = code["scope"].split()
+        if "openid" in granted and "fhirUser" in granted:
+            body["id_token"] = _id_token(ehr.base_url, code["client_id"], dict(ehr.clinician))
         ehr.record(kind="token", status=200)
         self._send(200, _json(body), "application/json", {"Pragma": "no-cache"})
 

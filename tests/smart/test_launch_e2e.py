@@ -49,7 +49,13 @@ def test_ehr_launch_shows_a_candidate_with_pkce_state_and_v2_scopes(
     assert authorize["code_challenge_method"] == "S256"
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", authorize["code_challenge"])
     assert len(authorize["state"]) >= 16 and authorize["launch"]
-    assert authorize["scope"].split() == ["launch", "patient/*.rs", "patient/Task.c"]
+    assert authorize["scope"].split() == [
+        "launch",
+        "openid",
+        "fhirUser",
+        "patient/*.rs",
+        "patient/Task.c",
+    ]
 
     page = flow.decide()
     assert page.status_code == 200
@@ -80,7 +86,13 @@ def test_needs_review_patient_lists_what_is_missing(app_server: LiveApp, ehr: Te
 def test_v1_scopes_when_the_server_does_not_offer_v2(app_server: LiveApp, ehr: TestEhr) -> None:
     ehr.capabilities = [c for c in ehr.capabilities if c != "permission-v2"]
     flow = begin(app_server, ehr, CANDIDATE)
-    assert flow.form["scopes"] == ["launch", "patient/*.read", "patient/Task.write"]
+    assert flow.form["scopes"] == [
+        "launch",
+        "openid",
+        "fhirUser",
+        "patient/*.read",
+        "patient/Task.write",
+    ]
     page = flow.decide()
     assert page.status_code == 200 and "elig-candidate" in page.text
 
@@ -88,7 +100,7 @@ def test_v1_scopes_when_the_server_does_not_offer_v2(app_server: LiveApp, ehr: T
 def test_capability_statement_fallback_discovery(app_server: LiveApp, ehr: TestEhr) -> None:
     ehr.discovery = "capability"  # a SMART 1.0 server: no .well-known/smart-configuration
     flow = begin(app_server, ehr, NEEDS_REVIEW)
-    assert flow.form["scopes"][1] == "patient/*.read"  # nothing says v2: v1 scopes
+    assert "patient/*.read" in flow.form["scopes"]  # nothing says v2: v1 scopes
     page = flow.decide()
     assert page.status_code == 200 and "elig-needs-review" in page.text
 
@@ -409,3 +421,28 @@ def test_ineligible_patient_has_no_referral_button(app_server: LiveApp, ehr: Tes
     assert page.status_code == 200 and "elig-ineligible" in page.text
     assert criterion_rows(page.text)["I2"] == "not-met"
     assert 'id="refer"' not in page.text
+
+
+def test_the_referral_names_the_clinician_when_the_ehr_says_who(
+    make_live_app: Callable[..., LiveApp], ehr: TestEhr
+) -> None:
+    """With OpenID Connect (sso-openid-connect) the app asks for openid fhirUser and the worklist
+    names the clinician who referred; without it, "a clinician"."""
+    from cds_service.worklist import store
+    from cds_service.worklist.db import session_factory
+
+    for capable, who in ((True, "Dr Test Clinician"), (False, "a clinician")):
+        if not capable:
+            ehr.capabilities = [c for c in ehr.capabilities if c != "sso-openid-connect"]
+        live = make_live_app()
+        flow = begin(live, ehr, NEEDS_REVIEW)
+        assert ("openid" in flow.form["scopes"]) is capable
+        page = flow.decide()
+        form = re.search(r'action="([^"]+/refer)"', page.text)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert form and token
+        flow.browser.post(live.url + form.group(1), data={"csrf_token": token.group(1)})
+        with session_factory(live.app)() as s:
+            row = store.find_patient_row(s, ehr.fhir_base, NEEDS_REVIEW)
+            assert row is not None and (row.referred_by, row.referred_via) == (who, "smart-app")
+        live.server.shutdown()

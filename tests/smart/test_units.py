@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -348,3 +349,19 @@ def test_fhir_failures_become_clear_pages(
     page = _fhir_failure(FhirError(kind, "detail", status))  # type: ignore[arg-type]
     assert (page.status, page.kind) == (expected_status, expected_kind)
     assert page.message.endswith(".") and "detail" not in page.message
+
+
+def test_the_clinician_named_by_the_id_token() -> None:
+    import base64
+
+    from cds_service.smart.oauth import clinician_of
+
+    def token(claims: object) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
+
+    assert clinician_of(token({"name": "Dr  Amara\nOkafor", "fhirUser": "x"})) == "Dr Amara Okafor"
+    url = "https://ehr.example.org/fhir/Practitioner/42"
+    assert clinician_of(token({"fhirUser": url})) == "Practitioner/42"
+    for junk in (None, "", "a.b", "a.!!!.c", token(["list"]), token({"name": 3}), "x" * 30_000):
+        assert clinician_of(junk) is None

@@ -293,9 +293,10 @@ def test_referrals_from_the_card_and_the_smart_app_reach_the_list(
     assert "Referred by Practitioner/dr-okafor (CDS card)" in card_row
     _shot(page, "list-referred")
     page.goto(f"{stack.base}/worklist/patients/{stack.row_id('fx13')}")
-    assert "Referred by a clinician (SMART app)" in page.inner_text(".referral-line")
+    # who: the clinician the EHR signed in (OpenID Connect id_token: name, else fhirUser)
+    assert "Referred by Dr Test Clinician (SMART app)" in page.inner_text(".referral-line")
     trail = page.locator("table.audit").inner_text()
-    assert "Referred to the study team by a clinician via the SMART app" in trail
+    assert "Referred to the study team by Dr Test Clinician via the SMART app" in trail
 
 
 def test_decline_with_a_reason(desktop: Any, stack: Stack) -> None:
