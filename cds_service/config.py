@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from cds_service.i18n.locales import check_default
 from fhir_mappings.units import DEFAULT_MAX_UNIT_LENGTH, MAX_UNIT_LENGTH_CEILING
 
 ENV_PREFIX = "IGG4_CDS_"
@@ -97,6 +98,9 @@ DEFAULTS: dict[str, Any] = {
     "HOOK_OUTBOX_MAX_MB": 1024,
     # Prometheus metrics at /metrics (see cds_service/metrics.py for several workers).
     "METRICS_ENABLED": False,
+    # The language of cards and pages when the request names none we speak (Accept-Language) and
+    # the user chose none: "en" or "zh_Hans" (tags such as zh-CN, zh-Hans-CN, zh map to zh_Hans).
+    "DEFAULT_LOCALE": "en",
 }
 
 _BOOLEAN_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, bool)}
@@ -207,6 +211,7 @@ def validate(config: dict[str, Any]) -> None:
     from fhir_mappings.summary import MrnRule
 
     MrnRule.from_config(config["MRN_IDENTIFIER"])  # raises ValueError with the reason
+    config["DEFAULT_LOCALE"] = check_default(config["DEFAULT_LOCALE"])
     limit = config["MAX_UNIT_LENGTH"]
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise ValueError("MAX_UNIT_LENGTH must be a whole number")

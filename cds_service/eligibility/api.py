@@ -10,7 +10,7 @@ from cds_service.eligibility import exclusion as ex
 from cds_service.eligibility import inclusion as inc
 from cds_service.eligibility.assessment import Assessment
 from cds_service.eligibility.availability import apply_unavailable
-from cds_service.eligibility.context import Context
+from cds_service.eligibility.context import Context, titled
 from cds_service.eligibility.overall import overall_status
 from cds_service.eligibility.params import Params, load_params
 from cds_service.eligibility.timeline import build_timeline, chart_data
@@ -89,7 +89,7 @@ def assess_record(
         ex.e10_pregnancy(ctx),
         ex.e11_labs(ctx),
     ]
-    criteria = apply_unavailable(criteria, unavailable or {})
+    criteria = [titled(c, params) for c in apply_unavailable(criteria, unavailable or {})]
     issues = [f"{rtype}: could not be read ({why})" for rtype, why in (unavailable or {}).items()]
     issues += [str(i) for i in record.issues]
     issues += [

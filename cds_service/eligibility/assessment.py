@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
+
+from cds_service.i18n.message import Arg, Msg, encode, encode_args
 
 CriterionStatus = Literal["met", "not-met", "unknown"]
 OverallStatus = Literal["candidate", "needs-review", "ineligible"]
@@ -19,9 +22,13 @@ class CriterionResult:
     reason: str
     evidence: tuple[str, ...] = ()  # "Observation/abc", ...
     title: str = ""
+    # The reason as a message id and named values (reasons.py): ``reason`` is its English; a
+    # reader's language renders it from these. None only for a result built by hand.
+    message: Msg | None = None
+    title_args: Mapping[str, Arg] = field(default_factory=dict)  # the title's values (title.<id>)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
             "title": self.title,
@@ -29,6 +36,11 @@ class CriterionResult:
             "reason": self.reason,
             "evidence": list(self.evidence),
         }
+        if self.message is not None:  # language-neutral: what a reader's language renders
+            out["reasonCode"] = self.message.key
+            out["reasonArgs"] = encode_args(self.message)
+        out["titleArgs"] = {k: encode(v) for k, v in self.title_args.items()}
+        return out
 
 
 @dataclass(slots=True)

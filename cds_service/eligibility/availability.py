@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from cds_service.eligibility.assessment import CriterionResult
 from cds_service.eligibility.context import result
+from cds_service.i18n.message import join, msg
 
 MEDICATIONS = ("MedicationRequest", "MedicationStatement")
 
@@ -66,6 +67,10 @@ def apply_unavailable(
         if not missing or STABLE.get(c.id) == c.status:
             out.append(c)
             continue
-        why = "; ".join(f"{t} could not be read ({unavailable[t]})" for t in missing)
-        out.append(result(c.id, "unknown", f"{why}; from the rest: {c.reason}", c.evidence))
+        unread = join(
+            (msg("unavailable.type", type=t, why=unavailable[t]) for t in missing), "semicolon"
+        )
+        assert c.message is not None
+        reason = msg("unavailable.from-rest", unread=unread, reason=c.message)
+        out.append(result(c.id, "unknown", reason, c.evidence))
     return out

@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from cds_service.eligibility import reasons
 from cds_service.eligibility.assessment import CriterionResult, CriterionStatus, CriterionType
 from cds_service.eligibility.interval import Interval
 from cds_service.eligibility.params import Params
+from cds_service.i18n.message import TEMPLATES, Arg, Join, Msg, Separator, join, msg
+from cds_service.i18n.render import STABLE
+from cds_service.i18n.render import num as render_num
 from fhir_mappings.facts import Diagnosis, LabResult, PatientRecord, Therapy
 
-TITLES: dict[str, str] = {
-    "I1": "IgG4-RD by 2019 ACR/EULAR or 2020 RCD criteria",
-    "I2": "Age 18-70 years",
-    "I3": "Baseline serum IgG4 > 1400 mg/L",
-    "I4": "Major organ involvement",
-    "I5": "IgG4 re-elevation during maintenance remission, no relapse",
-    "I6": "Written informed consent",
-    "I7": "Agrees to highly effective contraception",
-    "E1": "IgG4-RD Responder Index >= 2 in any organ",
-    "E2": "No major organ involvement",
-    "E3": "Severe or active infection (HIV, HCV, HBV, TB)",
-    "E4": "Malignancy within 5 years (with exceptions)",
-    "E5": "Immunodeficiency",
-    "E6": "Severe comorbidities (investigator's judgement)",
-    "E7": "Other rheumatic disease or IgG4-RD mimicker",
-    "E8": "In another interventional drug trial",
-    "E9": "Alcohol or drug abuse history",
-    "E10": "Pregnancy or lactation",
-    "E11": "Screening laboratory exclusions",
-}
-ORDER: tuple[str, ...] = tuple(TITLES)
+ORDER: tuple[str, ...] = tuple(key.removeprefix("title.") for key in reasons.TITLES)
 
 # criteria.md "Which data counts": verification states that make a diagnosis tentative
 TENTATIVE_VERIFICATION = frozenset({"provisional", "differential", "unconfirmed"})
@@ -48,39 +32,100 @@ NOT_ONGOING_THERAPY_STATUS = frozenset(
 
 
 def result(
-    cid: str, status: CriterionStatus, reason: str, evidence: Iterable[str] = ()
+    cid: str, status: CriterionStatus, reason: Msg, evidence: Iterable[str] = ()
 ) -> CriterionResult:
+    """A criterion's answer; its English ``reason`` is rendered from the message here, its title
+    is given by ``titled`` once the parameters are known."""
     kind: CriterionType = "inclusion" if cid.startswith("I") else "exclusion"
     return CriterionResult(
         id=cid,
         type=kind,
         status=status,
-        reason=reason,
+        reason=STABLE(reason),
         evidence=tuple(dict.fromkeys(e for e in evidence if e)),  # unique, in order
-        title=TITLES[cid],
+        message=reason,
     )
 
 
+def title_message(cid: str, params: Params) -> Msg:
+    """The criterion's title, with the thresholds the parameters set."""
+    values: dict[str, Arg] = {}
+    if cid == "I2":
+        values = {"min": params.age_min, "max": params.age_max}
+    elif cid == "I3":
+        values = {"limit": params.baseline_igg4_min_mg_l}
+    elif cid == "E1":
+        values = {"score": params.responder_index_max_score}
+    elif cid == "E4":
+        values = {"years": params.malignancy_lookback_years}
+    return msg(f"title.{cid}", **values)
+
+
+def titled(c: CriterionResult, params: Params) -> CriterionResult:
+    title = title_message(c.id, params)
+    return replace(c, title=STABLE(title), title_args=dict(title.args))
+
+
+# ---- pieces of reasons ------------------------------------------------------------------------
+
+
+def word(kind: str, code: str | None) -> Arg:
+    """A coded word of the data (``verification``, ``clinical``, ``gender`` ...) as a message when
+    the catalog knows it, else as the record wrote it."""
+    key = f"{kind}.{code}"
+    return Msg(key, {}) if key in TEMPLATES else str(code)
+
+
+def notes(*clauses: Arg | None) -> Join:
+    """Further clauses of a sentence, each after "; " (nothing when there are none)."""
+    return join((c for c in clauses if c is not None), "semicolon", lead=True)
+
+
+def listing(items: Sequence[Arg], sep: Separator = "comma", limit: int | None = None) -> Arg:
+    """Items joined; past ``limit``, the first ones and "(+N more)"."""
+    if limit is None or len(items) <= limit:
+        return join(items, sep)
+    return msg("list.more", items=join(items[:limit], sep), count=len(items) - limit)
+
+
 def num(value: Decimal | float) -> str:
-    """A value for a reason: no trailing zeros, no exponent, at most 3 decimals (1400, 0.3, 0.905)."""
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    if value.as_tuple().exponent < -3:  # type: ignore[operator]
-        value = value.quantize(Decimal("0.001"))
-    text = format(value.normalize(), "f")
-    return text if "." not in text else text.rstrip("0").rstrip(".")
+    """A value as the English reasons write it (``cds_service.i18n.render.num``)."""
+    return render_num(value)
 
 
-def qty(lab: LabResult) -> str:
+def qty(lab: LabResult) -> Arg:
     """A result as sent, and in the criterion's unit when that differs: "80 umol/L = 0.905 mg/dL";
     a censored one with its comparator: ">60 mL/min/{1.73_m2}"."""
     q = lab.quantity
     if q is None:
-        return lab.finding or "no value"
+        return word("finding", lab.finding) if lab.finding else msg("qty.none")
     c = q.comparator or ""
     if q.original_unit == q.unit:
-        return f"{c}{num(q.value)} {q.unit}"
-    return f"{c}{num(q.original_value)} {q.original_unit} = {c}{num(q.value)} {q.unit}"
+        return msg("qty", comparator=c, value=q.value, unit=q.unit)
+    return msg(
+        "qty.converted",
+        comparator=c,
+        value=q.original_value,
+        unit=q.original_unit,
+        converted=q.value,
+        converted_unit=q.unit,
+    )
+
+
+def when(lab: LabResult) -> Arg:
+    """The result's day for a reason: "2026-10-20", or "2026-10-20, issued"."""
+    if lab.when is None:
+        return msg("date.none")
+    day = lab.when.day
+    return msg("date.issued", date=day) if lab.dated_by == "issued" else day
+
+
+def problems(
+    labs: Sequence[LabResult | Diagnosis], limit: int, sep: Separator = "semicolon"
+) -> Arg:
+    """ "Observation/x (unit 'mmol/L' cannot be converted)", ... (the first ``limit``)."""
+    items: list[Arg] = [msg("ref.problem", ref=x.ref, problem=x.problem or "") for x in labs]
+    return listing(items, sep, limit)
 
 
 def interval_of(lab: LabResult) -> Interval:
@@ -214,7 +259,6 @@ def split_by_verification(
     return firm, tentative
 
 
-def labels(diagnoses: Sequence[Diagnosis], limit: int = 4) -> str:
-    names = list(dict.fromkeys(d.label for d in diagnoses))
-    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
+def labels(diagnoses: Sequence[Diagnosis], limit: int = 4) -> Arg:
+    names: list[Arg] = list(dict.fromkeys(d.label for d in diagnoses))
+    return listing(names, "comma", limit)

@@ -6,110 +6,112 @@ from cds_service.eligibility.assessment import CriterionResult, CriterionStatus
 from cds_service.eligibility.context import (
     Context,
     labels,
-    num,
+    notes,
+    problems,
     result,
     split_by_verification,
+    word,
 )
 from cds_service.eligibility.interval import gt, point
-from cds_service.eligibility.timeline import Timeline, evaluate_all_rules, iv
+from cds_service.eligibility.timeline import Point, Timeline, evaluate_all_rules, iv
+from cds_service.i18n.message import Arg, Msg, join, msg
 from fhir_mappings.dates import age_range
 from fhir_mappings.facts import Diagnosis
 
+# concept -> the organ's message (reasons.py, "organ.*")
 MAJOR_ORGANS: dict[str, str] = {
-    "organ-pancreas": "pancreas",
-    "organ-retroperitoneum": "retroperitoneum",
-    "organ-bile-duct": "bile ducts",
-    "organ-castleman-igg4": "IgG4-related Castleman disease",
-    "organ-lung": "lung",
-    "organ-kidney": "kidney",
-    "organ-sinus": "nasal sinus",
-    "organ-cns": "central nervous system",
+    c: f"organ.{c.removeprefix('organ-')}"
+    for c in (
+        "organ-pancreas",
+        "organ-retroperitoneum",
+        "organ-bile-duct",
+        "organ-castleman-igg4",
+        "organ-lung",
+        "organ-kidney",
+        "organ-sinus",
+        "organ-cns",
+    )
 }
 RELAPSE_STATUS = frozenset({"relapse", "recurrence"})
 
 
-def _voided_note(ctx: Context, *concepts: str) -> str:
+def _voided_note(ctx: Context, *concepts: str) -> Msg | None:
     voided = ctx.voided(*concepts)
     if not voided:
-        return ""
-    return "; not counted: " + ", ".join(f"{d.ref} ({d.problem})" for d in voided)
+        return None
+    return msg("note.not-counted", items=problems(voided, len(voided), "comma"))
+
+
+def _date_of(point: Point) -> Arg:
+    return msg("date.issued", date=point.day) if point.issued else point.day
 
 
 def i1_diagnosis(ctx: Context) -> CriterionResult:
     igg4rd = ctx.with_concept("igg4rd")
     firm, tentative = split_by_verification(igg4rd)
-    note = _voided_note(ctx, "igg4rd")
+    note = notes(_voided_note(ctx, "igg4rd"))
     if firm:
-        return result("I1", "met", f"IgG4-RD recorded: {labels(firm)}{note}", [d.ref for d in firm])
+        return result(
+            "I1", "met", msg("I1.met", labels=labels(firm), notes=note), [d.ref for d in firm]
+        )
     if tentative:
-        states = ", ".join(sorted({str(d.verification_status) for d in tentative}))
+        states = [
+            word("verification", s) for s in sorted({str(d.verification_status) for d in tentative})
+        ]
         return result(
             "I1",
             "unknown",
-            f"IgG4-RD recorded only as {states}: the classification criteria need confirming{note}",
+            msg("I1.tentative", states=join(states), notes=note),
             [d.ref for d in tentative],
         )
-    return result("I1", "not-met", f"no IgG4-RD diagnosis recorded (none recorded){note}")
+    return result("I1", "not-met", msg("I1.none", notes=note))
 
 
 def i2_age(ctx: Context) -> CriterionResult:
     p = ctx.record.patient
     lo_age, hi_age = ctx.params.age_min, ctx.params.age_max
     if p.birth_date is None:
-        return result("I2", "unknown", "no birthDate recorded", [p.ref])
+        return result("I2", "unknown", msg("I2.no-birthdate"), [p.ref])
     youngest, oldest = age_range(p.birth_date, ctx.as_of)
     ok_young = lo_age <= youngest <= hi_age
     ok_old = lo_age <= oldest <= hi_age
-    age_text = f"{youngest}" if youngest == oldest else f"{youngest}-{oldest}"
-    where = f"age {age_text} on {ctx.as_of.isoformat()} (birthDate {p.birth_date.text})"
+    age: Arg = youngest if youngest == oldest else msg("span", lo=youngest, hi=oldest)
+    values: dict[str, Arg] = {
+        "age": age,
+        "date": ctx.as_of,
+        "birth": p.birth_date.text,
+        "min": lo_age,
+        "max": hi_age,
+    }
     if ok_young and ok_old:
-        return result("I2", "met", f"{where}, within {lo_age}-{hi_age}", [p.ref])
+        return result("I2", "met", msg("I2.met", **values), [p.ref])
     if youngest > hi_age or oldest < lo_age:
-        return result("I2", "not-met", f"{where}, outside {lo_age}-{hi_age}", [p.ref])
-    return result(
-        "I2",
-        "unknown",
-        f"{where}: the partial birth date does not decide {lo_age}-{hi_age}",
-        [p.ref],
-    )
+        return result("I2", "not-met", msg("I2.not-met", **values), [p.ref])
+    return result("I2", "unknown", msg("I2.unknown", **values), [p.ref])
 
 
 def i3_baseline(ctx: Context, tl: Timeline) -> CriterionResult:
     limit = ctx.params.baseline_igg4_min_mg_l
     if tl.treatment_start is None:
-        why = (
-            "IgG4-RD therapy recorded without a start date"
-            if ctx.therapies
-            else "no IgG4-RD therapy recorded"
-        )
-        return result(
-            "I3",
-            "unknown",
-            f"{why}, so treatment start and the baseline IgG4 before it cannot be placed",
-            [t.ref for t in ctx.therapies],
-        )
-    start = tl.treatment_start.isoformat()
+        key = "I3.therapy-undated" if ctx.therapies else "I3.no-therapy"
+        return result("I3", "unknown", msg(key), [t.ref for t in ctx.therapies])
+    start = tl.treatment_start
     if tl.baseline is None:
         return result(
             "I3",
             "unknown",
-            f"no IgG4 result on or before treatment start {start}{_unusable_note(ctx)}",
+            msg("I3.no-baseline", start=start, notes=notes(_unusable_note(ctx))),
             [tl.treatment_ref or ""],
         )
     b, b_range = tl.baseline, tl.baseline_range
     assert b_range is not None
     evidence = [b.ref, tl.treatment_ref or ""]
-    text = f"baseline IgG4 {iv(b_range)} mg/L ({b.date_text}, before treatment start {start})"
+    text = msg("I3.baseline", value=iv(b_range), date=_date_of(b), start=start)
     above = gt(b_range, point(limit))  # a censored baseline decides only if wholly on one side
     if above is True:
-        return result("I3", "met", f"{text} > {num(limit)} mg/L", evidence)
+        return result("I3", "met", msg("I3.met", baseline=text, limit=limit), evidence)
     if above is None:
-        return result(
-            "I3",
-            "unknown",
-            f"{text}: a censored value that may or may not be > {num(limit)} mg/L",
-            evidence,
-        )
+        return result("I3", "unknown", msg("I3.censored", baseline=text, limit=limit), evidence)
     # an unreadable pre-treatment (or undated) result might have been the higher baseline
     hidden = [
         lab
@@ -117,30 +119,29 @@ def i3_baseline(ctx: Context, tl: Timeline) -> CriterionResult:
         if lab.when is None or lab.when.day <= tl.treatment_start
     ]
     if hidden:
+        problem_list = join(
+            (msg("ref.colon-problem", ref=h.ref, problem=h.problem or "") for h in hidden[:3]),
+            "semicolon",
+        )
         return result(
             "I3",
             "unknown",
-            f"{text} ≤ {num(limit)} mg/L, but {len(hidden)} earlier IgG4 result(s) could not be read"
-            f" ({'; '.join(f'{h.ref}: {h.problem}' for h in hidden[:3])})",
+            msg("I3.hidden", baseline=text, limit=limit, count=len(hidden), problems=problem_list),
             evidence + [h.ref for h in hidden],
         )
-    return result("I3", "not-met", f"{text} ≤ {num(limit)} mg/L", evidence)
+    return result("I3", "not-met", msg("I3.not-met", baseline=text, limit=limit), evidence)
 
 
-def _unusable_note(ctx: Context) -> str:
+def _unusable_note(ctx: Context) -> Msg | None:
     bad = ctx.unusable("igg4")
     if not bad:
-        return ""
-    return (
-        "; not used: "
-        + "; ".join(f"{lab.ref} ({lab.problem})" for lab in bad[:3])
-        + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
-    )
+        return None
+    return msg("note.not-used", items=problems(bad, 3))
 
 
 def major_organ_involvement(ctx: Context) -> CriterionResult:
     """Inclusion 4; exclusion 2 is its mirror."""
-    firm_hits: list[tuple[Diagnosis, str]] = []
+    firm_hits: list[tuple[Diagnosis, str]] = []  # (diagnosis, organ's message id)
     tentative_hits: list[tuple[Diagnosis, str]] = []
     for d in ctx.diagnoses:
         organs = [MAJOR_ORGANS[c] for c in sorted(d.concepts) if c in MAJOR_ORGANS]
@@ -150,39 +151,28 @@ def major_organ_involvement(ctx: Context) -> CriterionResult:
             tentative = d.verification_status in ("provisional", "differential", "unconfirmed")
             (tentative_hits if tentative else firm_hits).append((d, organ))
     if firm_hits:
-        found = ", ".join(dict.fromkeys(o for _, o in firm_hits))
-        return result(
-            "I4", "met", f"major organ involvement: {found}", [d.ref for d, _ in firm_hits]
-        )
+        found = join(msg(o) for o in dict.fromkeys(o for _, o in firm_hits))
+        return result("I4", "met", msg("I4.met", organs=found), [d.ref for d, _ in firm_hits])
     castleman = ctx.with_concept("castleman")
     if tentative_hits or castleman:
-        parts = []
+        parts: list[Arg] = []
         if tentative_hits:
-            parts.append(
-                "only tentative diagnoses of "
-                + ", ".join(dict.fromkeys(o for _, o in tentative_hits))
-            )
+            tentative_organs = join(msg(o) for o in dict.fromkeys(o for _, o in tentative_hits))
+            parts.append(msg("I4.tentative", organs=tentative_organs))
         if castleman:
-            parts.append(
-                "Castleman disease recorded: IgG4-related Castleman counts, idiopathic does not"
-            )
+            parts.append(msg("I4.castleman"))
         return result(
             "I4",
             "unknown",
-            "; ".join(parts),
+            msg("I4.unknown", parts=join(parts, "semicolon")),
             [d.ref for d, _ in tentative_hits] + [d.ref for d in castleman],
         )
     igg4rd = ctx.with_concept("igg4rd")
     if igg4rd:
         sites = sorted({c.display or c.code for d in igg4rd for c in d.body_sites})
-        where = f" (involvement recorded: {', '.join(sites)})" if sites else ""
-        return result(
-            "I4",
-            "not-met",
-            f"IgG4-RD recorded without major organ involvement{where}",
-            [d.ref for d in igg4rd],
-        )
-    return result("I4", "not-met", "no major organ involvement recorded (none recorded)")
+        reason = msg("I4.not-met.sites", sites=join(sites)) if sites else msg("I4.not-met")
+        return result("I4", "not-met", reason, [d.ref for d in igg4rd])
+    return result("I4", "not-met", msg("I4.none"))
 
 
 def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
@@ -192,30 +182,35 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
         return result(
             "I5",
             "not-met",
-            f"no active maintenance therapy on {ctx.as_of.isoformat()}",
+            msg("I5.no-therapy", date=ctx.as_of),
             [t.ref for t in ctx.therapies],
         )
-    drugs = ", ".join(sorted({i for t in active for i in t.ingredients}))
+    drugs = join(word("drug", i) for i in sorted({i for t in active for i in t.ingredients}))
     relapses = [d for d in ctx.with_concept("igg4rd") if d.clinical_status in RELAPSE_STATUS]
     if relapses:
-        return result(
-            "I5",
-            "not-met",
-            f"IgG4-RD relapse recorded ({', '.join(sorted({str(d.clinical_status) for d in relapses}))})",
-            [d.ref for d in relapses],
+        statuses = join(
+            word("clinical", s) for s in sorted({str(d.clinical_status) for d in relapses})
         )
-    therapy = f"on maintenance {drugs}; no relapse recorded"
+        return result(
+            "I5", "not-met", msg("I5.relapse", statuses=statuses), [d.ref for d in relapses]
+        )
+    therapy = msg("I5.therapy", drugs=drugs)
     therapy_refs = [t.ref for t in active]
     if tl.current is None:
         return result(
             "I5",
             "unknown",
-            f"{therapy}; no IgG4 result in the {params.igg4_lookback_days} days before"
-            f" {ctx.as_of.isoformat()}{_unusable_note(ctx)}",
+            msg(
+                "I5.no-current",
+                therapy=therapy,
+                days=params.igg4_lookback_days,
+                date=ctx.as_of,
+                notes=notes(_unusable_note(ctx)),
+            ),
             therapy_refs,
         )
     cur = tl.current
-    cur_text = f"current IgG4 {iv(cur.interval)} mg/L ({cur.date_text})"
+    cur_text = msg("I5.current", value=iv(cur.interval), date=_date_of(cur))
     newer = [
         lab for lab in ctx.unreadable("igg4") if lab.when is not None and lab.when.day > cur.day
     ]
@@ -224,16 +219,21 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
         return result(
             "I5",
             "unknown",
-            f"{therapy}; a later IgG4 result {h.ref} could not be read ({h.problem}), so the"
-            f" current value is not known (last readable: {iv(cur.interval)} mg/L,"
-            f" {cur.date_text})",
+            msg(
+                "I5.later-unreadable",
+                therapy=therapy,
+                ref=h.ref,
+                problem=h.problem or "",
+                value=iv(cur.interval),
+                date=_date_of(cur),
+            ),
             [*therapy_refs, cur.ref, h.ref],
         )
     if tl.nadir is None:
         return result(
             "I5",
             "unknown",
-            f"{therapy}; {cur_text} but no earlier IgG4 after treatment start to give a nadir",
+            msg("I5.no-nadir", therapy=therapy, current=cur_text),
             [*therapy_refs, cur.ref],
         )
     outcomes = evaluate_all_rules(tl, params)
@@ -241,40 +241,41 @@ def i5_reelevation(ctx: Context, tl: Timeline) -> CriterionResult:
     evidence = [*therapy_refs, cur.ref, tl.nadir.ref]
     if tl.baseline is not None:
         evidence.append(tl.baseline.ref)
+    values: dict[str, Arg] = {"therapy": therapy, "current": cur_text, "rule": chosen.rule}
     if chosen.met is None and chosen.missing:
-        return result(
-            "I5",
-            "unknown",
-            f"{therapy}; {cur_text}; no baseline IgG4 for rule {chosen.rule}",
-            evidence,
-        )
+        return result("I5", "unknown", msg("I5.no-baseline", **values), evidence)
     if chosen.met is None:  # a censored value on the line (docs/criteria.md, censored values)
         return result(
-            "I5",
-            "unknown",
-            f"{therapy}; {cur_text}; undecided by {chosen.rule}: {chosen.detail}",
-            evidence,
+            "I5", "unknown", msg("I5.undecided", **values, detail=chosen.detail), evidence
         )
     others = [o for r, o in outcomes.items() if r != chosen.rule]
     disagree = [o for o in others if o.met is not None and o.met != chosen.met]
-    note = ""
+    note = None
     if disagree:
-        note = "; rules disagree: " + ", ".join(
-            f"{o.rule} says {'met' if o.met else 'not met'} ({o.detail})" for o in disagree
+        note = msg(
+            "I5.disagree",
+            rules=join(
+                msg("I5.rule-met" if o.met else "I5.rule-not-met", rule=o.rule, detail=o.detail)
+                for o in disagree
+            ),
         )
     status: CriterionStatus = "met" if chosen.met else "not-met"
-    verdict = "re-elevation" if chosen.met else "no re-elevation"
     return result(
         "I5",
         status,
-        f"{therapy}; {cur_text}; {verdict} by {chosen.rule}: {chosen.detail}{note}",
+        msg(
+            "I5.met" if chosen.met else "I5.not-met",
+            **values,
+            detail=chosen.detail,
+            notes=notes(note),
+        ),
         evidence,
     )
 
 
 def i6_consent(ctx: Context) -> CriterionResult:
-    return result("I6", "unknown", "obtained at the screening visit")
+    return result("I6", "unknown", msg("I6.visit"))
 
 
 def i7_contraception(ctx: Context) -> CriterionResult:
-    return result("I7", "unknown", "confirmed at the screening visit")
+    return result("I7", "unknown", msg("I7.visit"))

@@ -13,8 +13,10 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from cds_service.eligibility.context import num
+from cds_service.eligibility import reasons  # noqa: F401 (defines the rule messages)
 from cds_service.eligibility.interval import (
+    INF,
+    ZERO,
     Interval,
     all_of,
     ge,
@@ -24,6 +26,7 @@ from cds_service.eligibility.interval import (
     lt,
 )
 from cds_service.eligibility.params import REELEVATION_RULES, Params
+from cds_service.i18n.message import Arg, msg
 from fhir_mappings.facts import LabResult, Therapy
 
 
@@ -38,10 +41,6 @@ class Point:
     @property
     def interval(self) -> Interval:
         return Interval.of(self.value, self.comparator)
-
-    @property
-    def date_text(self) -> str:
-        return self.day.isoformat() + (", issued" if self.issued else "")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"date": self.day.isoformat(), "value": float(self.value)}
@@ -71,7 +70,7 @@ class Timeline:
 class RuleOutcome:
     rule: str
     met: bool | None  # None: not decidable (missing data, or a censored value on the line)
-    detail: str
+    detail: Arg  # how the values stand against the rule (reasons.py, "rule.*")
     missing: bool = False  # undecidable for want of a baseline / nadir / current
 
 
@@ -128,20 +127,28 @@ def build_timeline(
     return Timeline(series, start, start_ref, baseline, current, nadir, baseline_range, nadir_range)
 
 
-def iv(value: Interval) -> str:
+def iv(value: Interval) -> Arg:
     """An interval for a reason: "600", "<70", "≥3000", "300 to <500"."""
-    return value.text(num)
+    if value.exact:
+        return value.lo
+    if value.hi == INF:
+        return msg("iv.gt" if value.lo_open else "iv.ge", value=value.lo)
+    upper = msg("iv.lt" if value.hi_open else "iv.le", value=value.hi)
+    if value.lo == ZERO and not value.lo_open:
+        return upper
+    lower = msg("iv.gt", value=value.lo) if value.lo_open else value.lo
+    return msg("iv.range", lo=lower, hi=upper)
 
 
-def _sym(outcome: bool | None, yes: str, no: str) -> str:
-    return yes if outcome is True else no if outcome is False else "vs"
+def _sym(outcome: bool | None, yes: str, no: str) -> Arg:
+    return yes if outcome is True else no if outcome is False else msg("sym.vs")
 
 
 def evaluate_rule(rule: str, tl: Timeline, params: Params) -> RuleOutcome:
     cur, nad, base = tl.current_range, tl.nadir_range, tl.baseline_range
     f = params.reelevation_fraction
     if cur is None or nad is None or (rule != "ratio-vs-nadir" and base is None):
-        return RuleOutcome(rule, None, "not decidable", missing=True)
+        return RuleOutcome(rule, None, msg("rule.not-decidable"), missing=True)
     censored = not (cur.exact and nad.exact and (base is None or base.exact))
     if rule == "fraction-of-baseline":
         assert base is not None
@@ -149,9 +156,15 @@ def evaluate_rule(rule: str, tl: Timeline, params: Params) -> RuleOutcome:
         fell = lt(nad, line)
         rose = ge(cur, line)
         met = all_of(fell, rose)
-        detail = (
-            f"nadir {iv(nad)} {_sym(fell, '<', '≥')} {num(f)} × baseline {iv(base)}"
-            f" = {iv(line)} mg/L and current {iv(cur)} {_sym(rose, '≥', '<')} {iv(line)}"
+        detail: Arg = msg(
+            "rule.fraction-of-baseline",
+            nadir=iv(nad),
+            fell=_sym(fell, "<", "≥"),
+            fraction=f,
+            baseline=iv(base),
+            line=iv(line),
+            current=iv(cur),
+            rose=_sym(rose, "≥", "<"),
         )
     elif rule == "rise-vs-baseline":
         assert base is not None
@@ -160,19 +173,31 @@ def evaluate_rule(rule: str, tl: Timeline, params: Params) -> RuleOutcome:
         up = gt(cur, nad)
         enough = ge(rise, need)
         met = all_of(up, enough)
-        detail = (
-            f"rise {iv(rise)} mg/L from nadir {iv(nad)} {_sym(met, '≥', '<')}"
-            f" {num(f)} × baseline {iv(base)} = {iv(need)}"
+        detail = msg(
+            "rule.rise-vs-baseline",
+            rise=iv(rise),
+            nadir=iv(nad),
+            rel=_sym(met, "≥", "<"),
+            fraction=f,
+            baseline=iv(base),
+            need=iv(need),
         )
     elif rule == "ratio-vs-nadir":
         r = params.reelevation_ratio
         need = nad.scale(r)
         met = ge(cur, need)
-        detail = f"current {iv(cur)} {_sym(met, '≥', '<')} {num(r)} × nadir {iv(nad)} = {iv(need)}"
+        detail = msg(
+            "rule.ratio-vs-nadir",
+            current=iv(cur),
+            rel=_sym(met, "≥", "<"),
+            ratio=r,
+            nadir=iv(nad),
+            need=iv(need),
+        )
     else:
         raise ValueError(f"unknown re-elevation rule {rule!r}")
     if met is None and censored:
-        detail += " (a censored value straddles the line: undecided)"
+        detail = msg("rule.censored", detail=detail)
     return RuleOutcome(rule, met, detail)
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from cds_service.hooks.suppression import (
 )
 from cds_service.hooks.templates import FHIR_ID
 from cds_service.hooks.writes import retryable
+from cds_service.i18n.locales import HTML_LANG, negotiate, parse_accept_language
 from cds_service.limits import NUL_MESSAGE, has_nul, prefetch_resource_count, too_many
 from cds_service.security import JwtError
 from fhir_mappings.summary import handoff
@@ -259,8 +261,10 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         if config["FETCH_FAILURE_RESPONSE"] == "412":
             return problem(412, "precondition-failed", f"FHIR server: {got.failure.kind}"), note
         if not got.resources:  # the Patient itself could not be read: nothing to assess
-            card = incomplete_card(str(uuid.uuid4()), got.failure.kind, config["TRIAL_URL"])
-            return json_response({"cards": [card]}), note
+            card = incomplete_card(
+                str(uuid.uuid4()), got.failure.kind, config["TRIAL_URL"], _locale(config)
+            )
+            return _in_language(json_response({"cards": [card]}), config), note
     try:
         assessment = assess_resources(
             got.resources,
@@ -271,8 +275,8 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
         ).to_dict()
     except Exception as exc:  # whatever the FHIR data holds, never a 500
         note += f" engine-error={type(exc).__name__}"
-        card = incomplete_card(str(uuid.uuid4()), "engine", config["TRIAL_URL"])
-        return json_response({"cards": [card]}), note
+        card = incomplete_card(str(uuid.uuid4()), "engine", config["TRIAL_URL"], _locale(config))
+        return _in_language(json_response({"cards": [card]}), config), note
     extra = handoff(got.resources, assessment, state.mrn_rule)  # for the worklist's rows
     # The worklist hand-off and the card record are stored by the writer thread (writes.py);
     # the hook waits for them unless the database is unavailable (then they wait in the outbox).
@@ -281,7 +285,19 @@ def _run_hook(state: HookState, body: dict[str, Any]) -> tuple[Response, str]:
     if not state.writes.wait_mine():
         note += " writes=deferred"
     note += f" cards={len(cards)}"
-    return json_response({"cards": cards}), note
+    return _in_language(json_response({"cards": cards}), config), note
+
+
+def _locale(config: Mapping[str, Any]) -> str:
+    """The cards' language: the request's Accept-Language, else the site's DEFAULT_LOCALE."""
+    asked = negotiate(parse_accept_language(request.headers.get("Accept-Language")))
+    return asked or str(config["DEFAULT_LOCALE"])
+
+
+def _in_language(response: Response, config: Mapping[str, Any]) -> Response:
+    response.headers["Content-Language"] = HTML_LANG[_locale(config)]
+    response.vary.add("Accept-Language")
+    return response
 
 
 def _cards(
@@ -311,6 +327,7 @@ def _cards(
         study_team=config["STUDY_TEAM_REFERENCE"],
         now=now,
         unread=unread,
+        locale=_locale(config),
     )
     if _suppressed(state, server or "", patient_id, mark, now, user_id):
         return []

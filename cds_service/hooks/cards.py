@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -26,21 +26,22 @@ import orjson
 
 from cds_service.hooks.card_text import (
     MESSAGES,
-    RESOURCE_NAMES,
     Markdown,
     criterion_name,
+    escape,
     md,
-    message,
     number,
     plain,
-    plural,
+    resource_name,
     shorten_reason,
 )
 from cds_service.hooks.referral import TRIAL_ID, referral_request
+from cds_service.i18n.locales import DEFAULT
+from cds_service.i18n.message import DecodeError, decode_msg
+from cds_service.i18n.render import Renderer, renderer
 
 EXTENSION_KEY = "org.igg4cds.assessment"
 CODE_SYSTEM = "http://igg4-cds.org/fhir/CodeSystem"
-SOURCE_LABEL = f"IgG4-RD trial screening ({TRIAL_ID})"
 DETAIL_MAX = 1200  # characters of markdown: a card read in five seconds
 SUMMARY_MAX = 139  # CDS Hooks: "<140 characters"
 REASON_MAX = 140  # characters of one criterion's reason on the card (the table has it whole)
@@ -50,15 +51,29 @@ ITEMS_MAX = 5  # lines per section before "and N more in the full table"
 VISIT_CRITERIA = ("I6", "I7", "E1", "E6")
 VISIT_REASON_SHOWN = ("E6",)  # its reason lists recorded conditions worth the investigator's look
 
-OVERRIDE_REASONS: list[dict[str, str]] = [
-    {"system": f"{CODE_SYSTEM}/override-reason", "code": code, "display": display}
-    for code, display in (
-        ("already-referred", "Already referred or screened for this trial"),
-        ("patient-declined", "Patient not interested in trials"),
-        ("clinically-inappropriate", "Not appropriate for this patient"),
-        ("data-incorrect", "The record's data is wrong or out of date"),
-    )
-]
+OVERRIDE_CODES = (
+    "already-referred",
+    "patient-declined",
+    "clinically-inappropriate",
+    "data-incorrect",
+)
+
+
+def override_reasons(tr: Renderer | None = None) -> list[dict[str, str]]:
+    """The reasons a clinician may give for dismissing the card (displays in the reader's
+    language; the codes are what feedback carries)."""
+    tr = tr or renderer()
+    return [
+        {
+            "system": f"{CODE_SYSTEM}/override-reason",
+            "code": code,
+            "display": tr.text(f"override.{code}"),
+        }
+        for code in OVERRIDE_CODES
+    ]
+
+
+OVERRIDE_REASONS = override_reasons(Renderer("en"))  # the English displays, for reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +90,7 @@ class CardContext:
     now: datetime
     # resource type -> why it was not read (a FhirError kind: "timeout", "unauthorized", ...)
     unread: Mapping[str, str] = field(default_factory=dict)
+    locale: str = DEFAULT  # the reader's language (cds_service.i18n.locales)
 
 
 def fingerprint(assessment: dict[str, Any]) -> str:
@@ -130,22 +146,29 @@ def undecided(assessment: dict[str, Any]) -> list[dict[str, Any]]:
 # ---- summary -----------------------------------------------------------------------------------
 
 
-def summary(assessment: dict[str, Any], unread: Mapping[str, str] | None = None) -> str:
+def summary(
+    assessment: dict[str, Any],
+    unread: Mapping[str, str] | None = None,
+    *,
+    tr: Renderer | None = None,
+) -> str:
     """Plain text under 140 characters: the verdict and what the clinician has to do."""
+    tr = tr or renderer()
     status = assessment["status"]
     if status == "candidate":
         count = len(visit_items(assessment))
-        text = plain(plural("summary.candidate", count), trial=TRIAL_ID, count=count)
+        text = plain(tr, "summary.candidate", trial=TRIAL_ID, count=count)
     elif status == "needs-review":
         count = len(undecided(assessment))
         key = "summary.needs-review.unread" if unread else "summary.needs-review"
-        text = plain(plural(key, count), trial=TRIAL_ID, count=count)
+        text = plain(tr, key, trial=TRIAL_ID, count=count)
     else:
-        names = [f"{c.get('id')} {criterion_name(c)}" for c in ruling_out(assessment)]
-        text = plain("summary.ineligible", trial=TRIAL_ID, criteria=", ".join(names) or "-")
+        sep = tr.text("sep.comma")
+        names = [f"{c.get('id')} {criterion_name(c, tr)}" for c in ruling_out(assessment)]
+        text = plain(tr, "summary.ineligible", trial=TRIAL_ID, criteria=sep.join(names) or "-")
         if len(text) > SUMMARY_MAX:
-            ids = ", ".join(str(c.get("id")) for c in ruling_out(assessment))
-            text = plain("summary.ineligible", trial=TRIAL_ID, criteria=ids)
+            ids = sep.join(str(c.get("id")) for c in ruling_out(assessment))
+            text = plain(tr, "summary.ineligible", trial=TRIAL_ID, criteria=ids)
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
@@ -157,58 +180,78 @@ def _point(igg4: dict[str, Any], key: str) -> dict[str, Any] | None:
     return point if isinstance(point, dict) and point.get("value") is not None else None
 
 
-def _value(point: dict[str, Any]) -> str:
+def _value(point: dict[str, Any], tr: Renderer) -> str:
     """A result's value, with its comparator when censored (``<70``)."""
     comparator = point.get("comparator")
     prefix = (
         comparator if isinstance(comparator, str) and comparator in ("<", "<=", ">", ">=") else ""
     )
-    return prefix + number(point.get("value"))
+    return prefix + number(point.get("value"), tr)
 
 
-def igg4_course(assessment: dict[str, Any], unread: Mapping[str, str] | None = None) -> Markdown:
+def _day(value: Any, tr: Renderer) -> str:
+    """A date of the assessment (ISO) in the reader's locale; anything else as it is."""
+    try:
+        return tr(date.fromisoformat(str(value)))
+    except ValueError:
+        return str(value or "?")
+
+
+def igg4_course(
+    assessment: dict[str, Any],
+    unread: Mapping[str, str] | None = None,
+    *,
+    tr: Renderer | None = None,
+) -> Markdown:
     """'Serum IgG4: baseline 2,600 (2022-03-01) -> nadir 380 (...) -> current 1,300 mg/L (...),
     back at or above the re-elevation line of 780 mg/L (30% of baseline, rule ...).'"""
+    tr = tr or renderer()
     igg4 = assessment.get("igg4") if isinstance(assessment.get("igg4"), dict) else {}
     assert isinstance(igg4, dict)
     keys = ("baseline", "nadir", "current")
     points = {k: _point(igg4, k) for k in keys}
     present = [k for k in keys if points[k] is not None]
     if not present:
-        return md("course.unread" if "Observation" in (unread or {}) else "course.none")
+        return md(tr, "course.unread" if "Observation" in (unread or {}) else "course.none")
     shown: list[str] = []
     for key in present:
         point = points[key]
         assert point is not None
-        value = _value(point)
+        value = escape(_value(point, tr))
         if key == present[-1]:
-            value = str(md("course.unit", value=value))
+            value = md(tr, "course.unit", value=value)
         shown.append(
             md(
+                tr,
                 "course.point",
-                label=Markdown(message(f"point.{key}")),
-                value=Markdown(value),
-                date=point.get("date") or "?",
+                label=Markdown(tr.text(f"point.{key}")),
+                value=value,
+                date=_day(point.get("date"), tr),
             )
         )
-    course = " → ".join(shown)
+    course = tr.text("sep.arrow").join(shown)
     missing = [
-        md("course.missing", label=Markdown(message(f"point.{k}")))
+        md(tr, "course.missing", label=Markdown(tr.text(f"point.{k}")))
         for k in keys
         if points[k] is None
     ]
     if missing:
-        course += "; " + "; ".join(missing)
-    clause = _line_clause(igg4, points)
-    text = md("course.intro", points=Markdown(course))
-    return Markdown(f"{text}, {clause}." if clause else f"{text}.")
+        semicolon = tr.text("sep.semicolon")
+        course += semicolon + semicolon.join(missing)
+    clause = _line_clause(igg4, points, tr)
+    text = md(tr, "course.intro", points=Markdown(course))
+    if clause:
+        return md(tr, "course.with-clause", course=text, clause=Markdown(clause))
+    return md(tr, "course.end", course=text)
 
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _line_clause(igg4: dict[str, Any], points: dict[str, dict[str, Any] | None]) -> str:
+def _line_clause(
+    igg4: dict[str, Any], points: dict[str, dict[str, Any] | None], tr: Renderer
+) -> str:
     """How the course stands against the re-elevation rule (criteria.md "IgG4 timeline")."""
     base, nadir, current = (
         _num(p.get("value")) if p else None
@@ -221,63 +264,82 @@ def _line_clause(igg4: dict[str, Any], points: dict[str, dict[str, Any] | None])
     if rule == "ratio-vs-nadir":
         if nadir is None or current is None or nadir <= 0:
             return ""
-        return md("line.ratio", ratio=number(current / nadir), rule=rule)
+        return md(tr, "line.ratio", ratio=number(current / nadir, tr), rule=rule)
     if line is None or base is None or base <= 0:
         return ""
-    values = {"line": number(line), "percent": number(line / base * 100), "rule": rule}
+    values = {
+        "line": number(line, tr),
+        "percent": number(line / base * 100, tr),
+        "rule": rule,
+    }
     if nadir is None or current is None:
-        return md("line.missing-point", **values)
+        return md(tr, "line.missing-point", **values)
     if rule == "rise-vs-baseline":
-        return md("line.rise", rise=number(current - nadir), **values)
+        return md(tr, "line.rise", rise=number(current - nadir, tr), **values)
     if nadir >= line:
-        return md("line.never-below", **values)
+        return md(tr, "line.never-below", **values)
     if current >= line:
-        return md("line.above", **values)
-    return md("line.below", **values)
+        return md(tr, "line.above", **values)
+    return md(tr, "line.below", **values)
 
 
-def _item(criterion: dict[str, Any], with_reason: bool) -> Markdown:
-    name = criterion_name(criterion)
-    reason = criterion.get("reason")
-    if with_reason and reason:
+def reason_text(criterion: dict[str, Any], tr: Renderer) -> str:
+    """A criterion's reason in the reader's language, from its ``reasonCode``/``reasonArgs``;
+    the English ``reason`` when it carries none (stored by an older version)."""
+    code = criterion.get("reasonCode")
+    if code is not None:
+        try:
+            return tr(decode_msg(code, criterion.get("reasonArgs") or {}))
+        except DecodeError:
+            pass
+    return str(criterion.get("reason") or "")
+
+
+def _item(criterion: dict[str, Any], with_reason: bool, tr: Renderer) -> Markdown:
+    name = criterion_name(criterion, tr)
+    reason = reason_text(criterion, tr) if with_reason else ""
+    if reason:
         return md(
+            tr,
             "item.reason",
-            id=criterion.get("id"),
+            id=str(criterion.get("id")),
             name=name,
-            reason=shorten_reason(reason, REASON_MAX),
+            reason=shorten_reason(reason, REASON_MAX, tr.text("sep.semicolon")),
         )
-    return md("item", id=criterion.get("id"), name=name)
+    return md(tr, "item", id=str(criterion.get("id")), name=name)
 
 
 @dataclass(slots=True)
 class _Section:
     heading: Markdown
     items: list[Markdown]
+    tr: Renderer
     after: list[Markdown] = field(default_factory=list)
     hidden: int = 0  # items left for the full table
 
     def lines(self) -> list[str]:
         out = [self.heading, *self.items]
         if self.hidden:
-            out.append(md(plural("item.more", self.hidden), count=self.hidden))
+            out.append(md(self.tr, "item.more", count=self.hidden))
         return [*out, *self.after]
 
 
-def _unread_section(unread: Mapping[str, str]) -> _Section | None:
+def _unread_section(unread: Mapping[str, str], tr: Renderer) -> _Section | None:
     if not unread:
         return None
     items = []
     for rtype, kind in unread.items():
         why = kind if kind in ("timeout", "unauthorized", "too-large") else "other"
-        what = RESOURCE_NAMES.get(rtype, rtype)
         items.append(
             md(
+                tr,
                 "unread.item",
-                what=f"{what[:1].upper()}{what[1:]} ({rtype})",
-                why=Markdown(message(f"unread.{why}")),
+                what=resource_name(rtype, tr),
+                rtype=rtype,
+                why=Markdown(tr.text(f"unread.{why}")),
             )
         )
-    return _Section(md("section.unread"), items, [md("unread.after")])
+    return _Section(md(tr, "section.unread"), items, tr, [md(tr, "unread.after")])
 
 
 # The engine's data issue for a resource type that could not be read ("Observation: could not be
@@ -291,40 +353,47 @@ def detail(
     unread: Mapping[str, str] | None = None,
     links: bool = False,
     smart_link: bool = False,
+    tr: Renderer | None = None,
 ) -> str:
     """CommonMark, at most ``DETAIL_MAX`` characters (see the module docstring)."""
+    tr = tr or renderer()
     status = str(assessment.get("status"))
-    head = Markdown(f"**{md(f'verdict.{status}')}.** {igg4_course(assessment, unread)}")
+    verdict = md(tr, f"verdict.{status}") if f"verdict.{status}" in MESSAGES else escape(status)
+    head = Markdown(f"**{verdict}.** {igg4_course(assessment, unread, tr=tr)}")
     sections: list[_Section] = []
-    unread_section = _unread_section(unread or {})
+    unread_section = _unread_section(unread or {}, tr)
     if unread_section:
         sections.append(unread_section)
     if status == "ineligible":
         sections.append(
             _Section(
-                md("section.ruled-out"),
-                [_item(c, True) for c in without_mirrors(ruling_out(assessment))],
+                md(tr, "section.ruled-out"),
+                [_item(c, True, tr) for c in without_mirrors(ruling_out(assessment))],
+                tr,
             )
         )
     else:
         others = without_mirrors(undecided(assessment))
         if others:
-            sections.append(_Section(md("section.unknown"), [_item(c, True) for c in others]))
+            sections.append(
+                _Section(md(tr, "section.unknown"), [_item(c, True, tr) for c in others], tr)
+            )
         visit = visit_items(assessment)
         if visit:
             sections.append(
                 _Section(
-                    md("section.visit"),
-                    [_item(c, c.get("id") in VISIT_REASON_SHOWN) for c in visit],
+                    md(tr, "section.visit"),
+                    [_item(c, c.get("id") in VISIT_REASON_SHOWN, tr) for c in visit],
+                    tr,
                 )
             )
     tail: list[str] = []
     issues = [i for i in assessment.get("dataIssues") or [] if not _UNREAD_ISSUE.match(str(i))]
     if issues:
-        tail.append(md(plural("issues", len(issues)), count=len(issues)))
+        tail.append(md(tr, "issues", count=len(issues)))
     if links:  # links, not a markdown link: a click in the detail would leave the EHR's page
         key = "more.smart" if smart_link else "more.worklist"
-        tail.append(md(key, count=len(_criteria(assessment))) + ".")
+        tail.append(md(tr, key, count=len(_criteria(assessment))))
     for section in sections:
         if len(section.items) > ITEMS_MAX:
             section.hidden = len(section.items) - ITEMS_MAX
@@ -354,10 +423,11 @@ def worklist_link(ctx: CardContext) -> str:
 
 
 def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, Any]:
+    tr = renderer(ctx.locale)
     links: list[dict[str, Any]] = [
-        {"label": message("link.worklist"), "url": worklist_link(ctx), "type": "absolute"},
+        {"label": tr.text("link.worklist"), "url": worklist_link(ctx), "type": "absolute"},
         {
-            "label": plain("link.trial", trial=TRIAL_ID),
+            "label": plain(tr, "link.trial", trial=TRIAL_ID),
             "url": ctx.trial_url,
             "type": "absolute",
         },
@@ -365,7 +435,7 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
     if ctx.smart_launch_url:
         links.append(
             {
-                "label": message("link.smart"),
+                "label": tr.text("link.smart"),
                 "url": ctx.smart_launch_url,
                 "type": "smart",
                 "appContext": orjson.dumps({"trial": TRIAL_ID}).decode(),
@@ -373,24 +443,25 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
         )
     card: dict[str, Any] = {
         "uuid": ctx.card_uuid,
-        "summary": summary(assessment, ctx.unread),
+        "summary": summary(assessment, ctx.unread, tr=tr),
         "detail": detail(
             assessment,
             unread=ctx.unread,
             links=True,
             smart_link=bool(ctx.smart_launch_url),
+            tr=tr,
         ),
         "indicator": "info",
         "source": {
-            "label": SOURCE_LABEL,
+            "label": tr.text("source.label", trial=TRIAL_ID),
             "url": ctx.trial_url,
             "topic": {
                 "system": f"{CODE_SYSTEM}/card-topic",
                 "code": "trial-screening",
-                "display": "Clinical trial screening",
+                "display": tr.text("source.topic"),
             },
         },
-        "overrideReasons": OVERRIDE_REASONS,
+        "overrideReasons": override_reasons(tr),
         "links": links,
         "extension": {EXTENSION_KEY: assessment},
     }
@@ -402,17 +473,18 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
             user_id=ctx.user_id,
             study_team=ctx.study_team,
             trial_url=ctx.trial_url,
+            tr=tr,
         )
         card["selectionBehavior"] = "at-most-one"
         card["suggestions"] = [
             {
-                "label": plain("suggestion.refer", trial=TRIAL_ID),
+                "label": plain(tr, "suggestion.refer", trial=TRIAL_ID),
                 "uuid": ctx.suggestion_uuid,
                 "isRecommended": False,
                 "actions": [
                     {
                         "type": "create",
-                        "description": message("suggestion.refer.action"),
+                        "description": tr.text("suggestion.refer.action"),
                         "resource": referral,
                     }
                 ],
@@ -421,14 +493,17 @@ def screening_card(assessment: dict[str, Any], ctx: CardContext) -> dict[str, An
     return card
 
 
-def incomplete_card(card_uuid: str, kind: str, trial_url: str) -> dict[str, Any]:
+def incomplete_card(
+    card_uuid: str, kind: str, trial_url: str, locale: str = DEFAULT
+) -> dict[str, Any]:
     """Said instead of silence, so that 'no card' never stands for 'not a candidate' by mistake."""
+    tr = renderer(locale)
     why = f"failure.{kind}" if f"failure.{kind}" in MESSAGES else "failure.other"
     return {
         "uuid": card_uuid,
-        "summary": plain("incomplete.summary", trial=TRIAL_ID),
-        "detail": md("incomplete.detail", why=Markdown(message(why))),
+        "summary": plain(tr, "incomplete.summary", trial=TRIAL_ID),
+        "detail": md(tr, "incomplete.detail", why=Markdown(tr.text(why))),
         "indicator": "info",
-        "source": {"label": SOURCE_LABEL, "url": trial_url},
+        "source": {"label": tr.text("source.label", trial=TRIAL_ID), "url": trial_url},
         "extension": {f"{EXTENSION_KEY}-error": {"kind": kind}},
     }

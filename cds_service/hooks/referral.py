@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.db.feedback import IssuedCard
+from cds_service.i18n.message import N_, define
+from cds_service.i18n.render import Renderer, renderer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,6 +30,21 @@ _REFERRAL_CATEGORY = {
 }
 _REQUESTER_TYPES = ("Practitioner/", "PractitionerRole/", "Organization/")
 
+# The referral's words, written into the EHR in the clinician's language.
+MESSAGES = define(
+    N_(
+        "referral.code",
+        "Referral to the study team of trial {trial} (IgG4-RD re-elevation, low-dose MMF vs"
+        " placebo) for screening",
+    ),
+    N_("referral.reason", "Pre-screened by igg4-cds as {status} for {trial}"),
+    N_("referral.note", "Trial record: {url}"),
+    N_("referral.performer", "Study team of {trial}"),
+    N_("status.candidate", "candidate"),
+    N_("status.needs-review", "needs-review"),
+    N_("status.ineligible", "ineligible"),
+)
+
 
 def referral_request(
     *,
@@ -37,27 +54,27 @@ def referral_request(
     user_id: str | None,
     study_team: str | None,
     trial_url: str,
+    tr: Renderer | None = None,
 ) -> dict[str, Any]:
+    tr = tr or renderer()
+    shown = tr.text(f"status.{status}") if f"status.{status}" in MESSAGES else status
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",  # the clinician's EHR activates it on signing
         "intent": "proposal",
         "category": [_REFERRAL_CATEGORY],
-        "code": {
-            "text": f"Referral to the study team of trial {TRIAL_ID} (IgG4-RD re-elevation, "
-            "low-dose MMF vs placebo) for screening"
-        },
+        "code": {"text": tr.text("referral.code", trial=TRIAL_ID)},
         "subject": {"reference": f"Patient/{patient_id}"},
         "authoredOn": authored.isoformat(timespec="seconds"),
-        "reasonCode": [{"text": f"Pre-screened by igg4-cds as {status} for {TRIAL_ID}"}],
-        "note": [{"text": f"Trial record: {trial_url}"}],
+        "reasonCode": [{"text": tr.text("referral.reason", status=shown, trial=TRIAL_ID)}],
+        "note": [{"text": tr.text("referral.note", url=trial_url)}],
     }
     if user_id and user_id.startswith(_REQUESTER_TYPES):
         resource["requester"] = {"reference": user_id}
     if study_team:
         resource["performer"] = [{"reference": study_team}]
     else:
-        resource["performer"] = [{"display": f"Study team of {TRIAL_ID}"}]
+        resource["performer"] = [{"display": tr.text("referral.performer", trial=TRIAL_ID)}]
     ServiceRequest.model_validate(resource)  # raises on an invalid resource: a bug, caught by tests
     return resource
 

@@ -20,12 +20,14 @@ from markdown_it import MarkdownIt
 from cds_service.eligibility import assess_resources, load_params
 from cds_service.fhir_fixture_server import bundle_resources
 from cds_service.hooks.card_text import escape, number, shorten_reason
+from cds_service.i18n.render import renderer
 from cds_service.hooks.cards import (
     DETAIL_MAX,
     REASON_MAX,
     CardContext,
     detail,
     igg4_course,
+    reason_text,
     ruling_out,
     screening_card,
     summary,
@@ -132,8 +134,9 @@ def test_card_of_every_fixture_reads_in_five_seconds(bundle: Path) -> None:
                "ineligible": "Not eligible"}[assessment["status"]]  # fmt: skip
     assert plain.startswith(verdict)
     assert plain.split(". ", 1)[1].startswith(("Serum IgG4:", "No readable serum IgG4"))
-    # Each criterion named on the card shows its reason exactly as the engine wrote it (shortened
-    # at clause boundaries), however much markdown-like text the reason holds (10*3/uL ...).
+    # Each criterion named on the card shows its reason as the engine wrote it, in the card's
+    # language (numbers by Babel: 1,300), shortened at clause boundaries, however much
+    # markdown-like text the reason holds (10*3/uL ...).
     listed = (
         ruling_out(assessment)
         if assessment["status"] == "ineligible"
@@ -146,7 +149,7 @@ def test_card_of_every_fixture_reads_in_five_seconds(bundle: Path) -> None:
         assert f"{criterion['id']} " in plain
         if criterion["id"] in ("I6", "I7", "E1") and assessment["status"] != "ineligible":
             continue  # settled at the visit: named only
-        assert _norm(shorten_reason(criterion["reason"], REASON_MAX)) in plain
+        assert _norm(shorten_reason(reason_text(criterion, renderer("en")), REASON_MAX)) in plain
     # Numbers as a clinician writes them: thousands separated, no trailing .0
     for key in ("baseline", "nadir", "current"):
         point = (assessment.get("igg4") or {}).get(key)

@@ -141,7 +141,7 @@ def test_detail_shows_censored_igg4_values() -> None:
         "rule": "fraction-of-baseline",
     }
     text = detail(a)
-    assert "baseline >3,000 (2022-03-01)" in text and "current 1,300 mg/L" in text
+    assert "baseline \\>3,000 (2022-03-01)" in text and "current 1,300 mg/L" in text  # escaped ">"
     assert "re-elevation line" not in text
     a["igg4"]["current"] = {"date": "2026-11-01", "value": 70.0, "comparator": "<", "ref": "O/c"}
     assert "current \\<70 mg/L (2026-11-01)" in detail(a)  # markdown-escaped "<"

@@ -1,0 +1,200 @@
+"""Rendering messages: the words from the gettext catalogs, numbers and dates by Babel.
+
+``STABLE`` renders the English every program reads (the assessment's ``reason`` and ``title``): the
+English templates as written, numbers as the engine writes them (``1400``, ``0.905``), ISO dates,
+without Babel. ``renderer(locale)`` renders for a reader: the templates translated through the
+compiled catalog of that locale (``pgettext``/``npgettext`` with the message id as context),
+numbers by ``babel.numbers.format_decimal`` and dates by ``babel.dates.format_date`` in that
+locale. Catalogs are loaded once per locale, on first use, and kept (never per request).
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cds_service.i18n.locales import DEFAULT, SUPPORTED
+from cds_service.i18n.message import (
+    N_,
+    TEMPLATES,
+    Arg,
+    Fixed,
+    Join,
+    Msg,
+    Template,
+    define,
+)
+
+if TYPE_CHECKING:
+    from babel import Locale
+
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+DOMAIN = "messages"
+
+SEPARATORS = define(
+    # between the labels of a list ("pancreas, lung")
+    N_("sep.comma", ", "),
+    # between the clauses of a reason
+    N_("sep.semicolon", "; "),
+    # between the points of a course (baseline → nadir → current)
+    N_("sep.arrow", " → "),
+)
+
+# Date formats by locale (Babel patterns or 'short'/'medium'/'long'): ISO in English, as the
+# assessment writes them and clinicians read them unambiguously whatever their English; in Chinese
+# the medium form (2026年3月2日).
+DATE_FORMATS: dict[str, str] = {"en": "yyyy-MM-dd", "zh_Hans": "medium"}
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def num(value: Decimal | float) -> str:
+    """A value for a reason: no trailing zeros, no exponent, at most 3 decimals (1400, 0.3, 0.905)."""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if value.as_tuple().exponent < -3:  # type: ignore[operator]
+        value = value.quantize(Decimal("0.001"))
+    text = format(value.normalize(), "f")
+    return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """``{name}`` fields replaced by their values (a missing value stays visible as ``{name}``;
+    a translation cannot make rendering fail)."""
+    return _FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+class Renderer:
+    """Messages and their values as text in one language."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale
+
+    # -- what a language decides ----------------------------------------------------------------
+    def template(self, key: str, template: Template, count: int | None) -> str:
+        if template.plural is not None and count is not None:
+            return template.singular if count == 1 else template.plural
+        return template.singular
+
+    def number(self, value: Decimal | int) -> str:
+        return str(value) if isinstance(value, int) else num(value)
+
+    def fixed(self, value: Fixed) -> str:
+        return f"{value.value:.{value.places}f}"
+
+    def date(self, value: date) -> str:
+        return value.isoformat()
+
+    def decimal(self, value: Decimal, pattern: str) -> str:
+        """A number by a CLDR pattern (``#,##0.##``); the stable English ignores the pattern."""
+        return num(value)
+
+    def words(self, key: str, values: dict[str, Any]) -> str:
+        """The template of ``key`` in this language, singular or plural by its counter value."""
+        template = TEMPLATES[key]
+        count = values.get(template.counter) if template.plural is not None else None
+        return self.template(key, template, count if isinstance(count, int) else None)
+
+    # -- rendering --------------------------------------------------------------------------------
+    def text(self, key: str, /, **values: Any) -> str:
+        """The message ``key`` with ``values`` (each rendered by ``__call__``)."""
+        return self(Msg(key, values))
+
+    def __call__(self, value: Arg) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Msg):
+            words = self.words(value.key, dict(value.args))
+            return fill(words, {k: self(v) for k, v in value.args.items()})
+        if isinstance(value, Join):
+            parts = [self(i) for i in value.items]
+            if not parts:
+                return ""
+            sep = self.template(f"sep.{value.sep}", SEPARATORS[f"sep.{value.sep}"], None)
+            return (sep if value.lead else "") + sep.join(parts)
+        if isinstance(value, Fixed):
+            return self.fixed(value)
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, int | Decimal):
+            return self.number(value)
+        if isinstance(value, date):
+            return self.date(value)
+        raise TypeError(f"cannot render {type(value).__name__}")
+
+
+STABLE = Renderer("en")
+"""The English of the assessment's ``reason`` and ``title`` fields (what programs read)."""
+
+
+class LocaleRenderer(Renderer):
+    """Words from the locale's compiled catalog, numbers and dates by Babel."""
+
+    def __init__(self, locale: str, translations: gettext.NullTranslations) -> None:
+        super().__init__(locale)
+        self.translations = translations
+        self._babel_locale: Locale | None = None
+
+    @property
+    def babel_locale(self) -> Locale:
+        if self._babel_locale is None:
+            from babel import Locale
+
+            self._babel_locale = Locale.parse(self.locale)
+        return self._babel_locale
+
+    def template(self, key: str, template: Template, count: int | None) -> str:
+        if template.plural is not None:
+            return self.translations.npgettext(
+                key, template.singular, template.plural, 1 if count is None else count
+            )
+        return self.translations.pgettext(key, template.singular)
+
+    def gettext(self, text: str) -> str:
+        return self.translations.gettext(text)
+
+    def number(self, value: Decimal | int) -> str:
+        from babel.numbers import format_decimal
+
+        return format_decimal(value, locale=self.babel_locale)
+
+    def decimal(self, value: Decimal, pattern: str) -> str:
+        from babel.numbers import format_decimal
+
+        return format_decimal(value, format=pattern, locale=self.babel_locale)
+
+    def fixed(self, value: Fixed) -> str:
+        from babel.numbers import format_decimal
+
+        pattern = "#,##0." + "0" * value.places if value.places > 0 else "#,##0"
+        return format_decimal(value.value, format=pattern, locale=self.babel_locale)
+
+    def date(self, value: date) -> str:
+        from babel.dates import format_date
+
+        pattern = DATE_FORMATS.get(self.locale, "medium")
+        return format_date(value, format=pattern, locale=self.babel_locale)
+
+
+def load_translations(locale: str) -> gettext.NullTranslations:
+    """The compiled catalog of ``locale`` (``translations/<locale>/LC_MESSAGES/messages.mo``);
+    without one, the English templates as written."""
+    path = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    try:
+        with path.open("rb") as fp:
+            return gettext.GNUTranslations(fp)
+    except OSError:
+        return gettext.NullTranslations()
+
+
+@cache
+def renderer(locale: str | None = None) -> LocaleRenderer:
+    """The renderer of a supported locale (``en``, ``zh_Hans``), made once per locale."""
+    chosen = locale if locale in SUPPORTED else DEFAULT
+    return LocaleRenderer(chosen, load_translations(chosen))
