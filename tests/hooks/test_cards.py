@@ -20,7 +20,6 @@ from markdown_it import MarkdownIt
 from cds_service.eligibility import assess_resources, load_params
 from cds_service.fhir_fixture_server import bundle_resources
 from cds_service.hooks.card_text import escape, number, shorten_reason
-from cds_service.i18n.render import renderer
 from cds_service.hooks.cards import (
     DETAIL_MAX,
     REASON_MAX,
@@ -34,6 +33,7 @@ from cds_service.hooks.cards import (
     undecided,
     visit_items,
 )
+from cds_service.i18n.render import renderer
 
 from .conftest import FIXTURES
 
