@@ -385,3 +385,33 @@ def test_a_recruiters_day(desktop: Any, stack: Stack) -> None:
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
     assert rows and {r["eligibility"] for r in rows} == {"candidate"}
     assert "in-review" in {r["state"] for r in rows} and all(r["mrn"] for r in rows)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1366px", "390px"])
+def test_every_other_page_is_accessible_and_fits(
+    browser: Any, stack: Stack, viewport: dict[str, int]
+) -> None:
+    """The pages the tests above do not open: an upload's assessment, the users page, an error."""
+    context = new_context(browser, viewport)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        _login(page, stack, "investigator")
+        page.goto(f"{stack.base}/worklist/assess")
+        assert_accessible(page, "the upload page")
+        page.set_input_files("input[name=bundle]", str(FIXTURES / "12-review-ast-91-days-old.json"))
+        page.click("form.upload button[type=submit]")
+        page.wait_for_selector("table.criteria")
+        assert "AST" in page.inner_text('tr[data-criterion="E11"]')
+        assert_accessible(page, "an uploaded Bundle's assessment")
+        assert_fits(page, "an uploaded Bundle's assessment")
+        page.goto(f"{stack.base}/worklist/patients/999999")
+        assert_accessible(page, "the error page")
+        context.clear_cookies()  # log in again, as the admin
+        _login(page, stack, "admin")
+        page.goto(f"{stack.base}/worklist/admin/users")
+        assert page.locator("input[name=email]").count() >= 2
+        assert_accessible(page, "the users page")
+        assert_fits(page, "the users page")
+    finally:
+        context.close()
