@@ -8,9 +8,12 @@
   when no Responder Index is recorded, ``overall.VISIT_CONFIRMED``) are kept apart in ``confirm``;
 - ``fails``: for an ineligible patient, the criteria that rule them out.
 
-Gaps are read from the engine's reasons, whose wording is fixed by the engine's code; a reason
-this module does not recognise still yields a gap (kind ``"other"`` with the criterion id), never
-nothing.
+Gaps are read from the engine's message ids (``reasonCode``/``reasonArgs``: "I5.no-nadir",
+"E11.missing" with its labs and window, "unavailable.type", ...), else from the English reason of an
+assessment recorded before the engine gave them; a reason this module does not recognise still
+yields a gap (kind ``"other"`` with the criterion id), never nothing. Labs are analyte keys
+("ast") when read from message ids, the words of the reason otherwise ("AST"); the templates
+word both.
 """
 
 from __future__ import annotations
@@ -53,6 +56,60 @@ _SPECIFIC: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ),
 )
 _UNREADABLE = re.compile(r"\b([A-Z][A-Za-z]+) could not be read")
+# Message ids of the engine's reasons (eligibility/reasons.py) -> the kind of gap they name.
+_BY_MESSAGE: dict[str, str] = {
+    "I5.no-current": "current-igg4",
+    "I5.no-baseline": "baseline",
+    "I5.no-nadir": "nadir",
+    "E3.hcv-ab": "hcv-rna",
+    "E3.latent-tb": "active-tb",
+    "E7.castleman": "castleman",
+    "E11.missing": "labs",
+}
+
+
+def _messages(node: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every (message id, args) in a reason's argument tree, outermost first."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        message, args = node.get("msg"), node.get("args")
+        if isinstance(message, str):
+            out.append((message, args if isinstance(args, dict) else {}))
+        for value in node.values():
+            out.extend(_messages(value))
+    elif isinstance(node, list):
+        for value in node:
+            out.extend(_messages(value))
+    return out
+
+
+def _lab_keys(names: Any) -> list[str]:
+    return [m.removeprefix("lab.") for m, _ in _messages(names) if m.startswith("lab.")]
+
+
+def _gap_from_messages(criterion: dict[str, Any]) -> dict[str, Any] | None:
+    cid = str(criterion.get("id") or "")
+    code = criterion.get("reasonCode")
+    if not isinstance(code, str):
+        return None
+    top = criterion.get("reasonArgs")
+    found = [(code, top if isinstance(top, dict) else {}), *_messages(top)]
+    types = sorted(
+        {str(a["type"]) for m, a in found if m.startswith("unavailable.") and "type" in a}
+    )
+    if types:
+        return {"id": cid, "kind": "unreadable", "types": types}
+    for message, args in found:
+        kind = _BY_MESSAGE.get(message)
+        if kind is None:
+            continue
+        gap: dict[str, Any] = {"id": cid, "kind": kind}
+        if isinstance(args.get("days"), int):
+            gap["days"] = args["days"]
+        if kind == "labs":
+            gap["labs"] = _lab_keys(args.get("names")) or ["?"]
+        return gap
+    return {"id": cid, "kind": DEFAULT_KIND.get(cid, "other")}
 
 
 def _number(raw: Any) -> float | None:
@@ -108,6 +165,9 @@ def reelevated_on(igg4: Any) -> date | None:
 
 def gap_of(criterion: dict[str, Any]) -> dict[str, Any]:
     """One unknown criterion as a gap: ``{"id", "kind", ...details}``."""
+    from_messages = _gap_from_messages(criterion)
+    if from_messages is not None:
+        return from_messages
     cid = str(criterion.get("id") or "")
     reason = str(criterion.get("reason") or "")
     unreadable = _UNREADABLE.findall(reason)

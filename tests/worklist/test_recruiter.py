@@ -47,7 +47,7 @@ def _user(s: Session, uid: int) -> User:
     ("fixture", "gaps"),
     [
         ("01-candidate-mgl-male", []),
-        ("12-review-ast-91-days-old", [{"id": "E11", "kind": "labs", "labs": ["AST"], "days": 90}]),
+        ("12-review-ast-91-days-old", [{"id": "E11", "kind": "labs", "labs": ["ast"], "days": 90}]),
         ("13-review-igg4-181-days-old", [{"id": "I5", "kind": "current-igg4", "days": 180}]),
         ("14-review-provisional-igg4rd", [{"id": "I1", "kind": "diagnosis"}]),
         ("16-review-hcv-ab-without-rna", [{"id": "E3", "kind": "hcv-rna"}]),
@@ -65,9 +65,35 @@ def test_gaps_are_named_and_visit_items_kept_apart(fixture: str, gaps: list[Any]
 
 
 def test_an_unreadable_resource_type_is_a_gap_of_its_own() -> None:
-    criterion = {"id": "E5", "status": "unknown", "reason": "Condition could not be read (403)"}
-    assert rowfacts.gap_of(criterion) == {"id": "E5", "kind": "unreadable", "types": ["Condition"]}
+    coded = {
+        "id": "E5",
+        "status": "unknown",
+        "reasonCode": "unavailable.type",
+        "reasonArgs": {"type": "Condition", "why": "403"},
+    }
+    assert rowfacts.gap_of(coded) == {"id": "E5", "kind": "unreadable", "types": ["Condition"]}
     assert rowfacts.gap_of({"id": "E99", "status": "unknown"}) == {"id": "E99", "kind": "other"}
+
+
+@pytest.mark.parametrize(
+    ("criterion", "gap"),
+    [
+        (
+            {"id": "E11", "reason": "no result in the 90 days before 2026-11-24 for: AST, ALT; Hb"},
+            {"id": "E11", "kind": "labs", "labs": ["AST", "ALT"], "days": 90},
+        ),
+        (
+            {"id": "I5", "reason": "on prednisone; no IgG4 result in the 180 days before x"},
+            {"id": "I5", "kind": "current-igg4", "days": 180},
+        ),
+        ({"id": "E5", "reason": "Condition could not be read (403)"}, None),
+    ],
+)
+def test_assessments_recorded_before_message_ids_are_read_by_their_words(
+    criterion: dict[str, Any], gap: dict[str, Any] | None
+) -> None:
+    expected = gap or {"id": "E5", "kind": "unreadable", "types": ["Condition"]}
+    assert rowfacts.gap_of({**criterion, "status": "unknown"}) == expected
 
 
 def test_the_current_igg4_and_when_it_re_elevated() -> None:
@@ -110,7 +136,7 @@ def test_contact_details_and_evidence_are_kept(db: Session) -> None:
         "100444",
         "+1 555 0112",
     )
-    assert p.facts is not None and p.facts["gaps"][0]["labs"] == ["AST"]
+    assert p.facts is not None and p.facts["gaps"][0]["labs"] == ["ast"]
     record = store.current_assessment(db, row)
     assert record is not None and record.evidence is not None
     assert record.evidence["Observation/fx12-igg4-8"]["value"] == "1300"
