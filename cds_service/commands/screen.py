@@ -14,6 +14,7 @@ from cds_service.commands.options import iso_date
 from cds_service.fhir_client import FhirError, normalize_base
 from cds_service.screening import ScreenConfig, run_screen
 from cds_service.screening.auth import AuthError, SmartBackendAuth, StaticToken, discover_token_url
+from cds_service.screening.bulk import parse_size
 from cds_service.screening.fhir_source import RetryPolicy
 
 _APP_DB = "__app__"
@@ -74,7 +75,7 @@ def _auth(
     type=click.Choice(["local", "spark"]),
     default="local",
     show_default=True,
-    help="Run the bulk screen here (DuckDB + process pool) or on Apache Spark.",
+    help="Run the bulk screen here (worker processes) or on Apache Spark.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
 @click.option("--as-of", callback=iso_date, help="Screening date YYYY-MM-DD (default: today).")
@@ -132,15 +133,27 @@ def _auth(
     type=click.IntRange(1),
     default=os.cpu_count() or 1,
     show_default=True,
-    help="Engine processes (and DuckDB threads).",
+    help="Worker processes (bulk: they read the files, then assess the patients).",
 )
-@click.option("--memory-limit", default="512MB", show_default=True, help="DuckDB memory limit.")
+@click.option(
+    "--memory-limit",
+    default="512MB",
+    show_default=True,
+    help="Bulk: NDJSON held in memory for grouping, all workers together (e.g. 256MB, 1GB).",
+)
 @click.option(
     "--partition-mb",
     type=click.IntRange(1),
-    default=128,
+    default=32,
     show_default=True,
-    help="Bulk: NDJSON per grouping partition (bounds memory).",
+    help="Bulk: NDJSON one worker holds before writing it out sorted (bounds memory).",
+)
+@click.option(
+    "--temp-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="IGG4_CDS_BULK_TEMP_DIR",
+    help="Bulk: where the export is set aside by patient (needs about the export's NDJSON "
+    "size; default: the system's temporary folder; env IGG4_CDS_BULK_TEMP_DIR).",
 )
 @click.option(
     "--max-line-mb",
@@ -201,6 +214,7 @@ def screen(
     workers: int,
     memory_limit: str,
     partition_mb: int,
+    temp_dir: Path | None,
     max_line_mb: float,
     concurrency: int,
     retries: int,
@@ -228,6 +242,12 @@ def screen(
             normalize_base(fhir_server)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--fhir-server") from None
+    try:
+        parse_size(memory_limit)
+    except ValueError:
+        raise click.BadParameter(
+            "a size such as 512MB or 2GB", param_hint="--memory-limit"
+        ) from None
     if engine == "spark" and bulk_dir is None:
         raise click.UsageError("--engine spark screens a bulk export (--bulk DIR)")
     if db_url == _APP_DB or (db_url is None and out is None):
@@ -253,6 +273,7 @@ def screen(
         all_patients=all_patients,
         memory_limit=memory_limit,
         partition_bytes=partition_mb * 1024 * 1024,
+        temp_dir=temp_dir,
         max_line_bytes=int(max_line_mb * 1024 * 1024),
         concurrency=concurrency,
         auth=auth,

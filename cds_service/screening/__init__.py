@@ -1,6 +1,6 @@
 """Population screening: every candidate in a clinic's FHIR data (issue 5).
 
-Sources: a FHIR server (search, then fetch per patient), a Bulk Data export grouped with DuckDB, or
+Sources: a FHIR server (search, then fetch per patient), a Bulk Data export grouped by patient on disk (memory bounded by settings), or
 the same export on Apache Spark. Each patient goes through the eligibility engine; results go to a
 file and/or the worklist, with a summary, an attrition table and picture, progress and resume.
 

@@ -1,61 +1,133 @@
 """The bulk source: a FHIR Bulk Data export (NDJSON, possibly gzipped, several files per type),
-grouped by patient with DuckDB.
+grouped by patient with an external merge sort. Memory is bounded by settings, not by the export.
 
-Two streaming passes over the files, each parallel over DuckDB's threads:
+1. *Scan* (one pass, parallel over the workers): the files are cut into segments (``ndjson.py``);
+   each worker parses every line of its segments once, classifies it (``scan.py``, the rules of
+   ``records.py``), counts it, and holds the lines of each patient (and the Medication and
+   ResearchStudy resources patients point to) by key, writing them out as a sorted run (``runs.py``)
+   whenever it holds ``partition_bytes``. Malformed lines go to issue files with their numbers.
+2. *Plan* (this process): the runs' indexes are merged in key order, one entry per run in memory:
+   counts of patients, which patients are worth assessing (a selecting line in any run, or all with
+   ``all_patients``), which the journal of a resumed run already has, where each one's lines are.
+   The shared Medication / ResearchStudy lines go to a small SQLite file.
+3. *Groups*: the plan in patient order, as ``StoredGroup``s that the engine workers load themselves
+   (their lines read back from the runs, the shared resources they point to joined in, as a FHIR
+   server's ``_include`` would give them). Results come back in that order.
 
-1. *Scan*: every line is classified (``records.py`` rules, in SQL: ``bulk_sql.py``) into a compact
-   index (file, kind, type, patient key, selects) without the line text. From it: counts, the patients
-   worth assessing, and which files hold malformed lines.
-2. *Group*: the lines of the selected patients only, ``ORDER BY`` patient, one partition at a time:
-   patients are cut, in key order, into partitions of about ``partition_bytes`` of NDJSON each (a
-   patient larger than that is a partition of its own), and each partition is one sorted query. So
-   DuckDB (``memory_limit``, spilling to ``temp_directory``) and Python hold at most one partition
-   and one patient: memory is bounded by a constant and the largest patient, never by the export.
-   Each partition reads the files again (the filter is pushed into the scan), trading I/O for memory.
-   The Medication and ResearchStudy resources a patient's records point to (they belong to no
-   patient) are joined into that patient's group, as a FHIR server's ``_include`` would give them.
-
-Malformed lines are never fatal: DuckDB counts them per file, and only the files that hold any are
-read again in Python to name each line and reason (``issues()``).
+The temporary files (about the size of the export's NDJSON) live in a temporary directory
+(``temp_dir``, default the system's) removed on ``close()``.
 """
 
 from __future__ import annotations
 
-import gzip
+import os
+import sqlite3
 import tempfile
-import zlib
 from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import IO, cast
+from typing import Any, cast
 
-import duckdb
+import orjson
 
-from cds_service.screening import bulk_sql
+from cds_service.screening import runs
 from cds_service.screening.model import PatientGroup, SourceIssue, SourceStats
-from cds_service.screening.records import Selection, classify_line
+from cds_service.screening.ndjson import SUFFIXES, Segment, find_export_files, open_text, segments
+from cds_service.screening.records import Selection, shared_link
+from cds_service.screening.scan import ScanResult, ScanTask, issue_path, scan
 
-SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
-FETCH_ROWS = 4096
+__all__ = ["BulkExport", "StoredGroup", "find_export_files", "open_text"]
 
-
-def find_export_files(root: str | Path) -> list[Path]:
-    """Every NDJSON file under ``root`` (recursively), in a stable order. Types are read from the
-    content, not the name, so any Bulk Data file naming works."""
-    base = Path(root)
-    if base.is_file():
-        return [base]
-    return sorted(p for p in base.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+GZIP_BROKEN = "gzip file cut short or corrupt: this line and any after it not read"
+MIN_BUFFER = 64 * 1024
+MIN_TASK = 8 * 1024 * 1024  # a worker's task is at least this much NDJSON (gzip: estimated)
+JOURNAL_CHUNK = 200_000  # journal lines sorted in memory at a time
+PLAN_CHUNK = 256
 
 
-def open_text(path: Path) -> IO[bytes]:
-    if path.name.endswith(".gz"):
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return open(path, "rb")
+def parse_size(text: str | int) -> int:
+    """ "512MB", "2GB", "64 MiB", "1000000" -> bytes."""
+    if isinstance(text, int):
+        return text
+    s = text.strip().upper().replace(" ", "").removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    if s and s[-1] in units:
+        return int(float(s[:-1]) * units[s[-1]])
+    return int(float(s))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGroup:
+    """A patient of the plan: where its lines are. Loaded by the process that assesses it."""
+
+    ref: str
+    pieces: tuple[runs.Piece, ...]
+    size: int  # lines
+    directory: str  # the runs
+    shared: str | None  # the SQLite file of shared resources, if the export has any
+
+    def lines(self) -> list[bytes]:
+        """The patient's own lines, in no particular order."""
+        reader = _reader(self.directory)
+        out: list[bytes] = []
+        for run, offset, length in self.pieces:
+            out.extend(reader.read(run, offset, length).split(b"\n"))
+        return out
+
+    def load(self) -> PatientGroup:
+        """The patient's resources, parsed, with the shared resources they point to (once each)."""
+        resources: list[Any] = [orjson.loads(line) for line in self.lines()]
+        if self.shared is not None:
+            links = {link for r in resources if (link := shared_link(r)) is not None}
+            resources.extend(orjson.loads(line) for line in _shared_lines(self.shared, links))
+        return PatientGroup(self.ref, tuple(resources))
+
+    def raw(self) -> PatientGroup:
+        """As ``load()``, with the lines unparsed (the shared ones after the patient's own)."""
+        own = self.lines()
+        extra: list[bytes] = []
+        if self.shared is not None:
+            links = {link for line in own if (link := shared_link(orjson.loads(line))) is not None}
+            extra = _shared_lines(self.shared, links)
+        return PatientGroup(self.ref, (*own, *extra))
+
+
+# Per process: the runs and shared store of the export being read (one at a time).
+_open: dict[str, Any] = {}
+
+
+def _reader(directory: str) -> runs.PieceReader:
+    reader = _open.get("reader")
+    if reader is None or reader.directory != directory:
+        if reader is not None:
+            reader.close()
+        reader = _open["reader"] = runs.PieceReader(directory)
+    return reader
+
+
+def _shared_lines(path: str, links: set[str]) -> list[bytes]:
+    if not links:
+        return []
+    con = _open.get("shared")
+    if con is None or _open.get("shared_path") != path:
+        if con is not None:
+            con.close()
+        con = _open["shared"] = sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True)
+        _open["shared_path"] = path
+    out = []
+    for link in sorted(links):
+        row = con.execute("SELECT line FROM shared WHERE link = ?", (link,)).fetchone()
+        if row is not None:
+            out.append(bytes(row[0]))
+    return out
 
 
 class BulkExport:
-    """One export directory. Use as a context manager; ``scan()`` first, then ``groups()``."""
+    """One export directory. Use as a context manager; ``scan()`` first, then ``groups()`` (lines,
+    in this process) or ``stored_groups()`` (for engine workers), and ``issues()``."""
 
     def __init__(
         self,
@@ -64,11 +136,11 @@ class BulkExport:
         *,
         all_patients: bool = False,
         threads: int = 1,
-        memory_limit: str = "512MB",
+        memory_limit: str | int = "512MB",
         max_line_size: int = 2 * 1024 * 1024,
         done_journal: Path | None = None,
         temp_dir: str | Path | None = None,
-        partition_bytes: int = 128 * 1024 * 1024,
+        partition_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.root = Path(root)
         self.files = find_export_files(self.root)
@@ -78,21 +150,18 @@ class BulkExport:
         self.all_patients = all_patients
         self.done_journal = done_journal if done_journal and done_journal.exists() else None
         self.max_line_size = max_line_size
-        self.partition_bytes = max(1, partition_bytes)
-        self.partitions = 0
-        self._tmp = tempfile.TemporaryDirectory(prefix="igg4-screen-", dir=temp_dir)
-        self.con = duckdb.connect(
-            config={
-                "threads": max(1, threads),
-                "memory_limit": memory_limit,
-                "temp_directory": str(Path(self._tmp.name) / "spill"),
-                "preserve_insertion_order": False,
-            }
+        self.threads = max(1, threads)
+        # Each worker holds at most this much NDJSON before writing a run.
+        self.buffer_bytes = max(
+            MIN_BUFFER, min(max(1, partition_bytes), parse_size(memory_limit) // self.threads)
         )
-        self.con.execute("SET enable_progress_bar = false")  # DuckDB would draw on stdout
-        self._bad_files: dict[str, int] = {}
-        self._salvaged: list[SourceIssue] = []  # gzip files cut short or corrupt
-        self._origin: dict[str, Path] = {}  # a salvaged file's readable part -> the export's file
+        self.partitions = 0  # sorted runs written
+        self._tmp = tempfile.TemporaryDirectory(prefix="igg4-screen-", dir=temp_dir)
+        self.directory = Path(self._tmp.name)
+        self._segments: list[Segment] = []
+        self._results: list[ScanResult] = []
+        self._plan = self.directory / "plan.pickle"
+        self._shared: str | None = None
         self.stats = SourceStats()
 
     def __enter__(self) -> BulkExport:
@@ -104,256 +173,179 @@ class BulkExport:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        reader = _open.pop("reader", None)
+        if reader is not None:
+            reader.close()
+        con = _open.pop("shared", None)
+        if con is not None:
+            con.close()
         self._tmp.cleanup()
 
     def relative(self, file: str | Path) -> str:
-        path = self._origin.get(str(file), Path(file))
+        path = Path(file)
         try:
             return str(path.relative_to(self.root)) if self.root.is_dir() else path.name
         except ValueError:
             return str(path)
 
-    def _classified_sql(self, files: list[str] | None = None) -> str:
-        return bulk_sql.classified(
-            files or [str(p) for p in self.files], self.selection, max_line_size=self.max_line_size
-        )
+    # ----- pass 1: scan ----------------------------------------------------------------------------
+    def _tasks(self) -> list[ScanTask]:
+        """Consecutive segments in tasks: enough tasks to keep every worker busy, each big enough
+        to fill its buffer more than once (a task ends with a run of its own)."""
+        total = sum(Segment(0, str(p), 0, -1).cost() for p in self.files)
+        target = max(MIN_TASK, total // (3 * self.threads)) if self.threads > 1 else total
+        self._segments = segments(self.files, target)
+        groups: list[list[tuple[int, Segment]]] = [[]]
+        cost = 0
+        for number, seg in enumerate(self._segments):
+            if groups[-1] and cost >= target:
+                groups.append([])
+                cost = 0
+            groups[-1].append((number, seg))
+            cost += seg.cost()
+        return [
+            ScanTask(
+                i,
+                tuple(g),
+                str(self.directory),
+                self.selection,
+                self.max_line_size,
+                self.buffer_bytes,
+            )
+            for i, g in enumerate(groups)
+        ]
 
-    # ----- pass 1 ------------------------------------------------------------------------------
-    def scan(self) -> SourceStats:
-        con, stats = self.con, self.stats
-        # One row per (file, kind, type, patient, shared link): small, whatever the resources per
-        # patient.
-        index = (
-            "CREATE TEMP TABLE idx AS SELECT file, kind, rtype, key, link, bool_or(sel) AS sel, "
-            "sum(strlen(line)) AS bytes, count(*) AS n FROM ({}) GROUP BY ALL"
-        )
-        try:
-            con.execute(index.format(self._classified_sql()))
-        except duckdb.IOException:
-            # A gzip file cut short or corrupt stops DuckDB's reader: its readable lines are
-            # screened (copied out), the rest is reported, and the scan runs again.
-            if not self._salvage_gzip():
-                raise
-            con.execute(index.format(self._classified_sql()))
-        for kind, rtype, n in con.execute(
-            "SELECT kind, rtype, sum(n) FROM idx GROUP BY ALL ORDER BY ALL"
-        ).fetchall():
-            n = int(n)
-            stats.lines += n
-            if kind in ("resource", "shared"):
-                stats.resources[rtype] = n
-            elif kind == "other":
-                stats.other_types[rtype] = n
-            elif kind == "unlinked":
-                stats.unlinked += n
-            elif kind == "blank":
-                stats.blank += n
-            else:
-                stats.bad += n
-        self._bad_files = dict(
-            con.execute(
-                "SELECT file, sum(n) FROM idx WHERE kind = 'bad' GROUP BY file ORDER BY file"
-            ).fetchall()
-        )
-        self._recount_bad_files()
-        stats.lines += len(self._salvaged)
-        stats.bad += len(self._salvaged)
-        stats.patients = _scalar(
-            con, "SELECT count(DISTINCT key) FROM idx WHERE rtype = 'Patient' AND kind = 'resource'"
-        )
-        wanted = "TRUE" if self.all_patients else "bool_or(sel)"
-        con.execute(
-            "CREATE TEMP TABLE wanted AS SELECT key, sum(bytes) AS bytes FROM idx "
-            f"WHERE kind = 'resource' GROUP BY key HAVING {wanted}"
-        )
-        stats.selected = _scalar(con, "SELECT count(*) FROM wanted")
-        if self.done_journal is not None:
-            con.execute(
-                "CREATE TEMP TABLE done AS SELECT DISTINCT line AS key FROM read_csv(?, "
-                "columns={'line': 'VARCHAR'}, delim=chr(1), quote='', escape='', header=false, "
-                "auto_detect=false)",
-                [str(self.done_journal)],
-            )
-            stats.already_done = _scalar(
-                con, "SELECT count(*) FROM wanted WHERE key IN (SELECT key FROM done)"
-            )
-            con.execute("DELETE FROM wanted WHERE key IN (SELECT key FROM done)")
-        self._shared_tables()
-        con.execute("DROP TABLE idx")
-        con.execute(
-            "CREATE TEMP TABLE parts AS SELECT key, CAST(floor((sum(bytes) OVER (ORDER BY key "
-            f"ROWS UNBOUNDED PRECEDING) - bytes) / {self.partition_bytes}) AS BIGINT) AS part "
-            "FROM wanted"
-        )
-        self.partitions = _scalar(con, "SELECT coalesce(max(part) + 1, 0) FROM parts")
+    def scan(self, pool: Executor | None = None) -> SourceStats:
+        """The pass over the files (on ``pool``'s workers when given), then the plan."""
+        tasks = self._tasks()
+        if pool is None:
+            results = [scan(t) for t in tasks]
+        else:
+            # Largest first, so that a big gzip file does not start last.
+            order = sorted(tasks, key=lambda t: -sum(s.cost() for _, s in t.segments))
+            futures = {t.number: pool.submit(scan, t) for t in order}
+            results = [futures[t.number].result() for t in tasks]
+        self._results = results
+        stats = self.stats
+        names: list[str] = []
+        for r in results:
+            names.extend(r.runs)
+            stats.lines += sum(r.lines.values()) + len(r.broken)
+            stats.bad += sum(r.bad.values()) + len(r.broken)
+            stats.blank += r.blank
+            stats.unlinked += r.unlinked
+            for rtype, n in r.resources.items():
+                stats.resources[rtype] = stats.resources.get(rtype, 0) + n
+            for rtype, n in r.other_types.items():
+                stats.other_types[rtype] = stats.other_types.get(rtype, 0) + n
+        stats.resources = dict(sorted(stats.resources.items()))
+        stats.other_types = dict(sorted(stats.other_types.items()))
+        # Runs are numbered in the order written, so that a piece is (run number, offset, length).
+        for number, name in enumerate(names):
+            for ext in ("dat", "idx"):
+                os.replace(self.directory / f"{name}.{ext}", self.directory / f"{number}.{ext}")
+        self.partitions = len(names)
+        self._make_plan()
         return stats
 
-    def _shared_tables(self) -> None:
-        """The Medication and ResearchStudy lines (read again from the files that hold any) and
-        which patient points to which: each patient's group gets the ones it points to."""
-        con = self.con
-        con.execute(
-            "CREATE TEMP TABLE links AS SELECT DISTINCT key, link FROM idx "
-            "WHERE kind = 'resource' AND link IS NOT NULL"
-        )
-        files = [
-            f
-            for (f,) in con.execute(
-                "SELECT DISTINCT file FROM idx WHERE kind = 'shared' ORDER BY file"
-            ).fetchall()
-        ]
-        if files and _scalar(con, "SELECT count(*) FROM links"):
-            con.execute(
-                "CREATE TEMP TABLE shared AS SELECT key AS link, min(line) AS line, rtype, rid "
-                f"FROM ({self._classified_sql(files)}) WHERE kind = 'shared' GROUP BY ALL"
-            )
-        else:
-            con.execute(
-                "CREATE TEMP TABLE shared (link VARCHAR, line VARCHAR, rtype VARCHAR, rid VARCHAR)"
-            )
+    def _journal_indexes(self) -> list[Iterator[tuple[str, int, int, int, int, int]]]:
+        """The journal's patients as sorted index files (DONE entries, no lines), in chunks."""
+        if self.done_journal is None:
+            return []
+        paths: list[Path] = []
+        with open(self.done_journal, encoding="utf-8") as fh:
+            while chunk := list(islice(fh, JOURNAL_CHUNK)):
+                path = self.directory / f"done-{len(paths)}.idx"
+                keys = sorted({line.strip() for line in chunk} - {""})
+                runs.write_index(path, ((k, runs.DONE, 0, 0, 0) for k in keys))
+                paths.append(path)
+        return [runs.read_index(p, -1) for p in paths]
 
-    def _recount_bad_files(self) -> None:
-        """Every file where DuckDB found a malformed line or refused one (too long, not UTF-8) is
-        enumerated in Python, as ``issues()`` lists it (lines end at a newline; DuckDB's reader
-        also ends them at a carriage return): the summary's count is the report's, whatever the
-        file holds. The file's usable lines stay as DuckDB read them."""
-        refused: dict[str, int] = {}
+    def _make_plan(self) -> None:
+        stats = self.stats
+        indexes = [runs.read_index(self.directory / f"{n}.idx", n) for n in range(self.partitions)]
+        indexes.extend(self._journal_indexes())
+        shared: sqlite3.Connection | None = None
+        reader = runs.PieceReader(str(self.directory))
+        chunk: list[tuple[str, tuple[runs.Piece, ...], int]] = []
         try:
-            for path, n in self.con.execute(
-                "SELECT s.file_path, count(DISTINCT e.line) FROM reject_errors e "
-                "JOIN reject_scans s USING (scan_id, file_id) GROUP BY ALL"
-            ).fetchall():
-                refused[str(path)] = int(n)
-        except duckdb.Error:
-            pass
-        for file in sorted(set(self._bad_files) | set(refused)):
-            found = sum(1 for _ in self._file_issues(file))
-            before = int(self._bad_files.get(file, 0)) + refused.get(file, 0)
-            self.stats.bad += found - before + refused.get(file, 0)
-            self.stats.lines += found - before + refused.get(file, 0)
-            self._bad_files[file] = found
+            with open(self._plan, "wb") as plan:
+                for key, flags, pieces in runs.merge(indexes):
+                    if flags & runs.SHARED:
+                        if shared is None:
+                            shared = self._shared_store()
+                        line = min(
+                            line
+                            for run, offset, length, _ in pieces
+                            for line in reader.read(run, offset, length).split(b"\n")
+                        )
+                        shared.execute("INSERT INTO shared VALUES (?, ?)", (key, line))
+                        continue
+                    if flags & runs.PATIENT:
+                        stats.patients += 1
+                    if not pieces or not (self.all_patients or flags & runs.SELECTS):
+                        continue
+                    stats.selected += 1
+                    if flags & runs.DONE:
+                        stats.already_done += 1
+                        continue
+                    chunk.append(
+                        (
+                            key,
+                            tuple((run, offset, length) for run, offset, length, _ in pieces),
+                            sum(n for *_, n in pieces),
+                        )
+                    )
+                    if len(chunk) >= PLAN_CHUNK:
+                        runs.write_records(plan, list(chunk))
+                        chunk.clear()
+                if chunk:
+                    runs.write_records(plan, list(chunk))
+        finally:
+            reader.close()
+            if shared is not None:
+                shared.commit()
+                shared.close()
+        for n in range(self.partitions):
+            (self.directory / f"{n}.idx").unlink()
 
-    def _file_issues(self, file: str) -> Iterator[SourceIssue]:
-        where = self.relative(file)
-        with open_text(Path(file)) as fh:
-            for n, raw in enumerate(fh, start=1):
-                if len(raw.rstrip(b"\r\n")) > self.max_line_size:
-                    # as DuckDB's reader refused it: never screened
-                    yield SourceIssue(where, n, "line not read: line size over maximum")
-                    continue
-                c, _ = classify_line(raw, self.selection)
-                if c.kind == "bad":
-                    yield SourceIssue(where, n, c.message)
+    def _shared_store(self) -> sqlite3.Connection:
+        path = self.directory / "shared.sqlite"
+        con = sqlite3.connect(path)
+        con.execute("CREATE TABLE shared (link TEXT PRIMARY KEY, line BLOB) WITHOUT ROWID")
+        self._shared = str(path)
+        return con
 
-    def _salvage_gzip(self) -> bool:
-        """Copy the readable lines of each gzip file that cannot be read to the end into a plain
-        file of the temporary folder, read that instead, and report where the file breaks.
-        False when every gzip file reads to the end (the error was something else)."""
-        found = False
-        files: list[Path] = []
-        for path in self.files:
-            if not path.name.endswith(".gz") or str(path) in self._origin:
-                files.append(path)
-                continue
-            copy = Path(self._tmp.name) / f"salvaged-{len(self._origin)}-{path.name[:-3]}"
-            with open(path, "rb") as src, open(copy, "wb") as dst:
-                lines, broken = _gunzip_lines(src, dst)
-            if not broken:
-                copy.unlink()
-                files.append(path)
-                continue
-            found = True
-            self._origin[str(copy)] = path
-            files.append(copy)
-            self._salvaged.append(
-                SourceIssue(
-                    self.relative(path),
-                    lines + 1,
-                    "gzip file cut short or corrupt: this line and any after it not read",
-                )
-            )
-        if found:
-            self.files = files
-            self.con.execute("DROP TABLE IF EXISTS idx")
-        return found
+    # ----- the groups -----------------------------------------------------------------------------
+    def stored_groups(self) -> Iterator[StoredGroup]:
+        """The selected patients not done yet, in patient order, for the engine workers."""
+        directory = str(self.directory)
+        for record in runs.read_records(self._plan):
+            key, pieces, size = cast(tuple[str, tuple[runs.Piece, ...], int], record)
+            yield StoredGroup(key, pieces, size, directory, self._shared)
 
-    def issues(self) -> Iterator[SourceIssue]:
-        """Each malformed line with its file and line number (files without any are not re-read)."""
-        yield from self._salvaged
-        for file in sorted(self._bad_files):
-            if self._bad_files[file]:
-                yield from self._file_issues(file)
-
-    # ----- pass 2 ------------------------------------------------------------------------------
     def groups(self) -> Iterator[PatientGroup]:
-        """The selected patients' resources, one patient at a time, in patient order."""
-        for part in range(self.partitions):
-            yield from self._partition(part)
+        """The same patients' resources as NDJSON lines, one patient at a time, in patient order."""
+        for group in self.stored_groups():
+            yield group.raw()
 
-    def _partition(self, part: int) -> Iterator[PatientGroup]:
-        keys = f"(SELECT key FROM parts WHERE part = {int(part)})"
-        cur = self.con.execute(
-            # A patient key is set only on a usable resource (kind 'resource'); filtering on the key
-            # alone keeps DuckDB's pushed-down filter small.
-            f"SELECT key, line FROM (SELECT key, line, rtype, rid FROM ({self._classified_sql()}) "
-            f"WHERE key IN {keys} "
-            "UNION ALL SELECT l.key, s.line, s.rtype, s.rid FROM links l JOIN shared s USING (link) "
-            f"WHERE l.key IN {keys}) ORDER BY key, rtype, rid NULLS LAST"
-        )
-        key: str | None = None
-        lines: list[str] = []
-        while True:
-            rows = cur.fetchmany(FETCH_ROWS)
-            if not rows:
-                break
-            for k, line in rows:
-                if k != key:
-                    if key is not None:
-                        yield PatientGroup(key, tuple(lines))
-                    key, lines = k, []
-                lines.append(line)
-        if key is not None:
-            yield PatientGroup(key, tuple(lines))
-
-
-def _gunzip_lines(src: IO[bytes], dst: IO[bytes]) -> tuple[int, bool]:
-    """Decompress ``src`` (gzip, one or more members) into ``dst`` up to its last whole line;
-    (lines written, whether the stream broke before its end). ``zlib`` keeps what it could
-    decompress before a truncation or a corrupt block (``gzip`` would drop the last read)."""
-    inflate = zlib.decompressobj(wbits=47)
-    tail, lines = b"", 0
-
-    def emit(data: bytes) -> None:
-        nonlocal tail, lines
-        data = tail + data
-        cut = data.rfind(b"\n") + 1
-        dst.write(data[:cut])
-        lines += data.count(b"\n", 0, cut)
-        tail = data[cut:]
-
-    pending = False  # a gzip member begun and not finished
-    while chunk := src.read(1 << 14):  # small: a corrupt block loses at most this much
-        while chunk:
-            try:
-                emit(inflate.decompress(chunk))
-            except zlib.error:
-                return lines, True
-            pending = True
-            if not inflate.eof:
-                break
-            chunk, pending = inflate.unused_data, False  # a next member may follow
-            inflate = zlib.decompressobj(wbits=47)
-    broken = pending
-    if not broken and tail:
-        dst.write(tail)  # the last line of an intact file needs no newline
-    return lines, broken
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row else 0
+    # ----- malformed lines ------------------------------------------------------------------------
+    def issues(self) -> Iterator[SourceIssue]:
+        """Each malformed line with its file and line number, in file and line order."""
+        before: dict[int, int] = {}  # segment -> lines of its file in the segments before it
+        lines = {n: c for r in self._results for n, c in r.lines.items()}
+        seen: dict[int, int] = {}
+        for number, seg in enumerate(self._segments):
+            before[number] = seen.get(seg.file, 0)
+            seen[seg.file] = before[number] + lines.get(number, 0)
+        for r in self._results:
+            with open(issue_path(self.directory, r.number), encoding="utf-8") as fh:
+                rows = (row.rstrip("\n").split("\t", 2) for row in fh)
+                pending = next(rows, None)
+                for number in sorted(r.lines):  # the task's segments, in order
+                    where = self.relative(self._segments[number].path)
+                    while pending is not None and int(pending[0]) == number:
+                        yield SourceIssue(where, before[number] + int(pending[1]), pending[2])
+                        pending = next(rows, None)
+                    if number in r.broken:
+                        yield SourceIssue(where, before[number] + r.broken[number], GZIP_BROKEN)

@@ -1,6 +1,6 @@
 """One screen from source to sinks: the function the ``screen`` command and the tests call.
 
-source (bulk/DuckDB, bulk/Spark or FHIR server) -> patient groups -> engine (process pool) ->
+source (bulk export, bulk/Spark or FHIR server) -> patient groups -> engine (process pool) ->
 sinks (file, worklist) -> journal, with the summary, progress and report alongside.
 """
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
@@ -16,9 +18,10 @@ from typing import Literal
 
 from cds_service.screening import runner
 from cds_service.screening.auth import TokenProvider
-from cds_service.screening.bulk import BulkExport, find_export_files
+from cds_service.screening.bulk import BulkExport
 from cds_service.screening.fhir_source import FhirServerSource, RetryPolicy, ServerUnreachable
 from cds_service.screening.model import PatientResult, SourceIssue, SourceStats
+from cds_service.screening.ndjson import find_export_files
 from cds_service.screening.output import FileSink, Journal, Sink, WorklistSink
 from cds_service.screening.progress import Progress
 from cds_service.screening.records import Selection
@@ -44,8 +47,9 @@ class ScreenConfig:
     resume: bool = False
     journal: Path | None = None
     all_patients: bool = False
-    memory_limit: str = "512MB"
-    partition_bytes: int = 128 * 1024 * 1024
+    memory_limit: str = "512MB"  # bulk: NDJSON held in memory for grouping, all workers together
+    partition_bytes: int = 32 * 1024 * 1024  # bulk: NDJSON one worker holds before writing a run
+    temp_dir: Path | None = None  # bulk: where the sorted runs go (default: the system's)
     max_line_bytes: int = 2 * 1024 * 1024  # a longer NDJSON line is reported, never read
     concurrency: int = 4
     auth: TokenProvider | None = None
@@ -166,23 +170,38 @@ def _bulk_label(cfg: ScreenConfig, root: Path) -> str:
 
 def _run_bulk(cfg: ScreenConfig, selection: Selection, root: Path) -> ScreenOutcome:
     journal = cfg.journal_path()
-    with BulkExport(
-        root,
-        selection,
-        all_patients=cfg.all_patients,
-        threads=cfg.workers,
-        memory_limit=cfg.memory_limit,
-        partition_bytes=cfg.partition_bytes,
-        max_line_size=cfg.max_line_bytes,
-        done_journal=journal if cfg.resume else None,
-    ) as export:
-        stats = export.scan()
+    with (
+        BulkExport(
+            root,
+            selection,
+            all_patients=cfg.all_patients,
+            threads=cfg.workers,
+            memory_limit=cfg.memory_limit,
+            partition_bytes=cfg.partition_bytes,
+            max_line_size=cfg.max_line_bytes,
+            done_journal=journal if cfg.resume else None,
+            temp_dir=cfg.temp_dir,
+        ) as export,
+        _engine_pool(cfg) as pool,
+    ):
+        # One pool for both: the workers scan the files, then assess the patients.
+        stats = export.scan(pool)
         summary = Summary()
         batches = runner.run(
-            export.groups(), workers=cfg.workers, as_of=cfg.as_of, params_path=cfg.params_path
+            export.stored_groups(),
+            workers=cfg.workers,
+            as_of=cfg.as_of,
+            params_path=cfg.params_path,
+            executor=pool,
         )
         _write_all(cfg, stats, _bulk_label(cfg, root), batches, summary)
         return _finish(cfg, summary, stats, export.issues(), journal, None)
+
+
+def _engine_pool(cfg: ScreenConfig) -> AbstractContextManager[ProcessPoolExecutor | None]:
+    if cfg.workers <= 1:
+        return nullcontext()
+    return runner.pool(cfg.workers, as_of=cfg.as_of, params_path=cfg.params_path)
 
 
 def _run_spark(cfg: ScreenConfig, selection: Selection, root: Path) -> ScreenOutcome:

@@ -1,8 +1,9 @@
 """One NDJSON line or FHIR resource: which patient it belongs to, and whether it selects the patient.
 
-This is the reference definition every source follows: the bulk path computes the same in SQL
-(``bulk_sql.py``, tested against this), the Spark path calls it directly, and the FHIR-server path
-asks the server for exactly the resources ``Selection`` names.
+This is the reference definition every source follows: the bulk path's scan decides the common cases
+the same way without it and hands it the rest (``scan.py``, tested against this), the Spark path
+calls it directly, and the FHIR-server path asks the server for exactly the resources ``Selection``
+names.
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ class Selection:
         if not isinstance(codings, list):
             return False
         return any(
-            isinstance(c, dict) and (c.get("system"), c.get("code")) in tokens for c in codings
+            isinstance(c, dict)
+            and isinstance(c.get("system"), str)
+            and isinstance(c.get("code"), str)
+            and (c["system"], c["code"]) in tokens
+            for c in codings
         )
 
 

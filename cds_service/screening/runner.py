@@ -2,8 +2,10 @@
 
 Groups are batched (a few thousand resources per task) and sent to a process pool; at most
 ``2 × workers`` batches are in flight, so a fast source never piles patients up in memory, and
-results come back in submission order, so the output is the same run after run. With one worker
-everything runs in this process (no pool), which the Spark executors use too.
+results come back in submission order, so the output is the same run after run. A group is either
+its resources (``PatientGroup``) or where to find them (a ``LoadableGroup``, e.g. the bulk path's:
+the worker reads the lines itself). With one worker everything runs in this process (no pool),
+which the Spark executors use too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -91,16 +93,49 @@ def assess_group(group: PatientGroup, params: Params, as_of: date | None) -> Pat
     return PatientResult(group.ref, assessment, None, len(resources), name, extra)
 
 
-def assess_batch(batch: list[PatientGroup]) -> list[PatientResult]:
+class LoadableGroup(Protocol):
+    """A patient whose resources the worker loads itself (``load()``); ``size``: how many."""
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def load(self) -> PatientGroup: ...
+
+
+Group = PatientGroup | LoadableGroup
+
+
+def _size(group: Group) -> int:
+    return len(group.resources) if isinstance(group, PatientGroup) else group.size
+
+
+def assess_batch(batch: list[Group]) -> list[PatientResult]:
     """Pool task: the worker's params and as-of date were set by ``_init_worker``."""
     params = _worker_params if _worker_params is not None else load_params()
-    return [assess_group(g, params, _worker_as_of) for g in batch]
+    return [
+        assess_group(g if isinstance(g, PatientGroup) else g.load(), params, _worker_as_of)
+        for g in batch
+    ]
 
 
-def batches(groups: Iterable[PatientGroup]) -> Iterator[list[PatientGroup]]:
+def pool(workers: int, *, as_of: date | None, params_path: str | None) -> ProcessPoolExecutor:
+    """The engine's worker processes. "spawn": the parent may hold threads and HTTP pools, which
+    must not be forked."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(params_path, as_of),
+    )
+
+
+def batches(groups: Iterable[Group]) -> Iterator[list[Group]]:
     """Groups in batches. If the source fails (a server gone), the patients already read are
     still handed on before the error, so that their results are kept."""
-    batch: list[PatientGroup] = []
+    batch: list[Group] = []
     size = 0
     source = iter(groups)
     while True:
@@ -113,7 +148,7 @@ def batches(groups: Iterable[PatientGroup]) -> Iterator[list[PatientGroup]]:
                 yield batch
             raise
         batch.append(group)
-        size += len(group.resources)
+        size += _size(group)
         if size >= BATCH_RESOURCES or len(batch) >= BATCH_PATIENTS:
             yield batch
             batch, size = [], 0
@@ -122,35 +157,39 @@ def batches(groups: Iterable[PatientGroup]) -> Iterator[list[PatientGroup]]:
 
 
 def run(
-    groups: Iterable[PatientGroup],
+    groups: Iterable[Group],
     *,
     workers: int,
     as_of: date | None,
     params_path: str | None,
+    executor: ProcessPoolExecutor | None = None,
 ) -> Iterator[list[PatientResult]]:
-    """Results batch by batch, in the order of ``groups``."""
+    """Results batch by batch, in the order of ``groups``; on ``executor`` (a ``pool()`` made with
+    the same as-of date and params) when given, else on a pool of its own."""
     if workers <= 1:
         _init_worker(params_path, as_of)
         for batch in batches(groups):
             yield assess_batch(batch)
         return
-    # "spawn": the parent holds DuckDB threads and HTTP pools, which must not be forked.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(params_path, as_of),
-    ) as pool:
-        window: deque[Future[list[PatientResult]]] = deque()
-        try:
-            for batch in batches(groups):
-                window.append(pool.submit(assess_batch, batch))
-                while len(window) >= 2 * workers:
-                    yield window.popleft().result()
-        except Exception:  # the source failed: what was read is still assessed and kept
-            while window:
+    if executor is None:
+        with pool(workers, as_of=as_of, params_path=params_path) as own:
+            yield from _run_on(own, groups, workers)
+    else:
+        yield from _run_on(executor, groups, workers)
+
+
+def _run_on(
+    executor: ProcessPoolExecutor, groups: Iterable[Group], workers: int
+) -> Iterator[list[PatientResult]]:
+    window: deque[Future[list[PatientResult]]] = deque()
+    try:
+        for batch in batches(groups):
+            window.append(executor.submit(assess_batch, batch))
+            while len(window) >= 2 * workers:
                 yield window.popleft().result()
-            raise
+    except Exception:  # the source failed: what was read is still assessed and kept
         while window:
             yield window.popleft().result()
+        raise
+    while window:
+        yield window.popleft().result()

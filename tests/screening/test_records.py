@@ -1,14 +1,13 @@
-"""Line classification: the Python rules (records.py) and their DuckDB SQL twin agree."""
+"""Line classification: the Python rules (records.py) and the bulk scan's fast path agree."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import orjson
 import pytest
 
-from cds_service.screening import bulk_sql
+from cds_service.screening.bulk import BulkExport
 from cds_service.screening.records import Selection, classify_line, patient_key
 
 SEL = Selection.from_valuesets()
@@ -115,17 +114,36 @@ def test_python_rules(line: str, kind: str, key: str | None, selects: bool) -> N
         assert c.message
 
 
-def test_sql_twin_agrees_line_by_line(tmp_path: Path) -> None:
-    path = tmp_path / "mixed.ndjson"
-    path.write_text("\n".join(line for line, *_ in LINES) + "\n", encoding="utf-8")
-    con = duckdb.connect()
-    sql = bulk_sql.classified([str(path)], SEL, max_line_size=1 << 20)
-    rows = con.execute(f"SELECT kind, key, sel FROM ({sql})").fetchall()
-    # Without insertion order guarantees, compare as multisets of the expected triples.
-    expected = sorted((kind, key, sel) for _, kind, key, sel in LINES)
-    assert sorted(rows, key=lambda r: (r[0], r[1] or "", r[2])) == sorted(
-        expected, key=lambda r: (r[0], r[1] or "", r[2])
-    )
+def _scanned(line: str, tmp_path: Path) -> tuple[str, str | None, bool]:
+    """(kind, key, selects) of one line as the bulk path's scan (``scan.py``) sees it."""
+    root = tmp_path / f"export-{abs(hash(line))}"
+    root.mkdir()
+    (root / "one.ndjson").write_text(line + "\n", encoding="utf-8")
+    with BulkExport(root, SEL, all_patients=True) as export:
+        stats = export.scan()
+        keys = [g.ref for g in export.stored_groups()]
+    with BulkExport(root, SEL) as export:
+        selects = export.scan().selected == 1
+    if stats.blank:
+        return "blank", None, selects
+    if stats.bad:
+        return "bad", None, selects
+    if stats.other_types:
+        return "other", None, selects
+    if stats.unlinked:
+        return "unlinked", None, selects
+    assert sum(stats.resources.values()) == 1
+    if not keys:  # a Medication or ResearchStudy: kept for the patients that point to it
+        rtype = next(iter(stats.resources))
+        return "shared", f"{rtype}/{orjson.loads(line)['id']}", selects
+    return "resource", keys[0], selects
+
+
+@pytest.mark.parametrize(("line", "kind", "key", "selects"), LINES)
+def test_bulk_scan_agrees_line_by_line(
+    line: str, kind: str, key: str | None, selects: bool, tmp_path: Path
+) -> None:
+    assert _scanned(line, tmp_path) == (kind, key, selects)
 
 
 def test_links_to_shared_resources_agree(tmp_path: Path) -> None:
@@ -138,11 +156,18 @@ def test_links_to_shared_resources_agree(tmp_path: Path) -> None:
     assert python == [("Patient/a3", "Medication/m1")]
     path = tmp_path / "mixed.ndjson"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    sql = bulk_sql.classified([str(path)], SEL, max_line_size=1 << 20)
-    rows = (
-        duckdb.connect().execute(f"SELECT key, link FROM ({sql}) WHERE link IS NOT NULL").fetchall()
+    with BulkExport(tmp_path, SEL, all_patients=True) as export:
+        export.scan()
+        groups = {g.ref: g for g in export.groups()}
+    shared = [
+        r
+        for r in map(orjson.loads, groups["Patient/a3"].resources)
+        if r["resourceType"] == "Medication"
+    ]
+    assert [r["id"] for r in shared] == ["m1"]
+    assert all(
+        r["resourceType"] != "Medication" for r in map(orjson.loads, groups["Patient/a1"].resources)
     )
-    assert sorted(rows) == python
 
 
 def test_patient_key_forms() -> None:
@@ -160,3 +185,12 @@ def test_selection_comes_from_the_value_sets() -> None:
     assert SEL.search_param("Patient") == ""
     obs = orjson.loads(LINES[16][0])
     assert SEL.selects(obs)
+
+
+def test_a_coding_of_the_wrong_shape_selects_nothing_and_raises_nothing() -> None:
+    line = (
+        '{"resourceType":"Observation","id":"o9","subject":{"reference":"Patient/a1"},'
+        '"code":{"coding":[{"system":["http://loinc.org"],"code":"2469-5"},{"code":{}}]}}'
+    )
+    c, _ = classify_line(line, SEL)
+    assert (c.kind, c.key, c.selects) == ("resource", "Patient/a1", False)
