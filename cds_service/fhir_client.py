@@ -148,8 +148,11 @@ class Deadline:
         _shut(conn)
 
     def untrack(self, conn: Any) -> None:
-        with self._lock:
+        with self._lock:  # (lock order everywhere: the deadline's, then the watchdog's)
             self._open.discard(conn)
+            if not self._open and self._scheduled:  # nothing in flight: no need to watch
+                self._scheduled = False
+                _WATCHDOG.cancel(self)
 
     def expire(self) -> None:
         """The budget is spent: shut every connection still in use under it."""
@@ -169,7 +172,7 @@ def _shut(conn: Any) -> None:
 
 class _Watchdog:
     """Expires deadlines that have connections in use, at their end. One thread, started when a
-    deadline is scheduled and ended when none is left."""
+    deadline is scheduled and ended as soon as no request is in flight under any deadline."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -184,6 +187,14 @@ class _Watchdog:
                 self._running = True
                 threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
             self._cond.notify()
+
+    def cancel(self, deadline: Deadline) -> None:
+        with self._cond:
+            kept = [entry for entry in self._heap if entry[2] is not deadline]
+            if len(kept) != len(self._heap):
+                heapq.heapify(kept)
+                self._heap = kept
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

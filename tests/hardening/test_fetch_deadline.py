@@ -84,3 +84,30 @@ def test_the_hook_answers_and_leaves_nothing_running(make_app: Callable[..., Fla
         assert "could not be completed" in card["summary"].lower() or "could not" in card["detail"]
         assert wait_until(lambda: server.open_connections == 0, 2.0), server.open_connections
         assert wait_until(lambda: not _fetch_threads(), 2.0)
+
+
+@pytest.mark.timeout(60)
+def test_after_a_quick_fetch_nothing_waits_for_the_deadline() -> None:
+    """The watchdog thread lives only while a request is in flight, not until the budget ends."""
+    from cds_service.fhir_fixture_server import FixtureFhirServer
+
+    patient = {"resourceType": "Patient", "id": "p1"}
+    with FixtureFhirServer([patient], token="t", page_size=5) as fhir:
+        client = FhirClient(
+            fhir.base_url,
+            allowlist=Allowlist([fhir.base_url]),
+            token="t",
+            limits=FhirLimits(time_budget_s=30.0),
+            session=new_session(4),
+        )
+        results = client.fetch_many({"patient": "Patient/p1", "conditions": "Condition?patient=p1"})
+        assert not any(isinstance(r, FhirError) for r in results.values())
+
+        def busy() -> list[str]:
+            return [
+                t.name
+                for t in threading.enumerate()
+                if t.name.startswith("fhir_") or t.name == "deadline-watchdog"
+            ]
+
+        assert wait_until(lambda: not busy(), 2.0), busy()  # long before the 30 s budget
