@@ -151,6 +151,9 @@ def default_database_url(app: Flask) -> str:
 
 # ---- Blueprint registration: the one place where the application's parts are plugged in. ----
 def _register_blueprints(app: Flask) -> None:
+    from cds_service.i18n import web as i18n  # Flask-Babel, the language switcher
+
+    i18n.init_app(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(hooks_bp)
     metrics.register(app)  # /metrics, when METRICS_ENABLED

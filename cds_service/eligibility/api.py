@@ -14,6 +14,8 @@ from cds_service.eligibility.context import Context, titled
 from cds_service.eligibility.overall import overall_status
 from cds_service.eligibility.params import Params, load_params
 from cds_service.eligibility.timeline import build_timeline, chart_data
+from cds_service.i18n.message import Arg
+from cds_service.i18n.render import STABLE
 from fhir_mappings.extract import FULL_URL_KEY, RecordError, build_record
 from fhir_mappings.facts import PatientRecord
 from fhir_mappings.valuesets import ValueSets, default_valuesets
@@ -59,7 +61,7 @@ def assess_record(
     *,
     as_of: date,
     params: Params,
-    unavailable: Mapping[str, str] | None = None,
+    unavailable: Mapping[str, Arg] | None = None,
 ) -> Assessment:
     """The eighteen criteria, in protocol order, and the overall status. Pure.
 
@@ -90,7 +92,9 @@ def assess_record(
         ex.e11_labs(ctx),
     ]
     criteria = [titled(c, params) for c in apply_unavailable(criteria, unavailable or {})]
-    issues = [f"{rtype}: could not be read ({why})" for rtype, why in (unavailable or {}).items()]
+    issues = [
+        f"{rtype}: could not be read ({STABLE(why)})" for rtype, why in (unavailable or {}).items()
+    ]
     issues += [str(i) for i in record.issues]
     issues += [
         f"{lab.ref}: {lab.analyte} result not used: {lab.problem}"
@@ -120,7 +124,7 @@ def assess_resources(
     params: Params | None = None,
     patient_ref: str | None = None,
     valuesets: ValueSets | None = None,
-    unavailable: Mapping[str, str] | None = None,
+    unavailable: Mapping[str, Arg] | None = None,
 ) -> Assessment:
     """Assess one patient from raw FHIR R4 resource dicts (the Patient and its data).
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from cds_service.eligibility.assessment import CriterionResult
 from cds_service.eligibility.context import result
-from cds_service.i18n.message import join, msg
+from cds_service.i18n.message import Arg, join, msg
 
 MEDICATIONS = ("MedicationRequest", "MedicationStatement")
 
@@ -56,7 +56,7 @@ STABLE: dict[str, str] = {
 
 
 def apply_unavailable(
-    criteria: list[CriterionResult], unavailable: Mapping[str, str]
+    criteria: list[CriterionResult], unavailable: Mapping[str, Arg]
 ) -> list[CriterionResult]:
     """Every answer that rests on data that could not be read becomes ``unknown`` and says so."""
     if not unavailable:

@@ -12,7 +12,7 @@ from cds_service.eligibility import reasons
 from cds_service.eligibility.assessment import CriterionResult, CriterionStatus, CriterionType
 from cds_service.eligibility.interval import Interval
 from cds_service.eligibility.params import Params
-from cds_service.i18n.message import TEMPLATES, Arg, Join, Msg, Separator, join, msg
+from cds_service.i18n.message import TEMPLATES, Arg, Join, Msg, Separator, Unit, join, msg
 from cds_service.i18n.render import STABLE
 from cds_service.i18n.render import num as render_num
 from fhir_mappings.facts import Diagnosis, LabResult, PatientRecord, Therapy
@@ -101,14 +101,14 @@ def qty(lab: LabResult) -> Arg:
         return word("finding", lab.finding) if lab.finding else msg("qty.none")
     c = q.comparator or ""
     if q.original_unit == q.unit:
-        return msg("qty", comparator=c, value=q.value, unit=q.unit)
+        return msg("qty", comparator=c, value=q.value, unit=Unit(q.unit))
     return msg(
         "qty.converted",
         comparator=c,
         value=q.original_value,
-        unit=q.original_unit,
+        unit=Unit(q.original_unit),
         converted=q.value,
-        converted_unit=q.unit,
+        converted_unit=Unit(q.unit),
     )
 
 

@@ -333,4 +333,13 @@ EXCLUSION = define(
 UNAVAILABLE = define(
     N_("unavailable.type", "{type} could not be read ({why})"),
     N_("unavailable.from-rest", "{unread}; from the rest: {reason}"),
+    # why a resource type could not be read (said by the callers: the hook, the SMART app)
+    N_("unavailable.no-scope", "not within the access granted to this app"),
+    N_("unavailable.only-with", "only {type} with {only} may be read by this app"),
+    N_("unavailable.search-failed", "FHIR search failed: {kind}"),
+    N_("unavailable.medication", "referenced Medication could not be read: {kind}"),
+    N_(
+        "unavailable.medication-scope",
+        "the drugs they name (Medication) may not be read by this app",
+    ),
 )

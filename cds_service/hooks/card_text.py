@@ -96,6 +96,12 @@ def number(value: Any, tr: Renderer | None = None) -> str:
     return (tr or renderer()).decimal(amount, "#,##0.##")
 
 
+def percent(ratio: float, tr: Renderer | None = None) -> str:
+    """A share as a percentage in the reader's locale (Babel): ``0.3`` -> ``30%``."""
+    amount = Decimal(str(ratio)).quantize(Decimal("0.0001"))
+    return (tr or renderer()).percent(amount)
+
+
 # Named values only; ``md`` escapes each value that is not ``Markdown``. The id is the gettext
 # context of each template (README, "Localisation").
 MESSAGES = define(
@@ -103,6 +109,8 @@ MESSAGES = define(
     N_("verdict.candidate", "Possible candidate"),
     N_("verdict.needs-review", "May be eligible: needs review"),
     N_("verdict.ineligible", "Not eligible"),
+    # the detail's first line: the verdict, then the IgG4 course
+    N_("detail.head", "**{verdict}.** {course}"),
     # summary (plain text, under 140 characters)
     NN_(
         "summary.candidate",
@@ -140,24 +148,24 @@ MESSAGES = define(
     N_(
         "line.above",
         "back at or above the re-elevation line of {line} mg/L "
-        "({percent}% of baseline, rule {rule})",
+        "({percent} of baseline, rule {rule})",
     ),
     N_(
         "line.below",
-        "still below the re-elevation line of {line} mg/L ({percent}% of baseline, rule {rule})",
+        "still below the re-elevation line of {line} mg/L ({percent} of baseline, rule {rule})",
     ),
     N_(
         "line.never-below",
         "the nadir never fell below the re-elevation line of {line} mg/L "
-        "({percent}% of baseline, rule {rule})",
+        "({percent} of baseline, rule {rule})",
     ),
     N_(
         "line.rise",
         "a rise of {rise} mg/L from the nadir against {line} mg/L needed "
-        "({percent}% of baseline, rule {rule})",
+        "({percent} of baseline, rule {rule})",
     ),
     N_("line.ratio", "now {ratio} times the nadir (rule {rule})"),
-    N_("line.missing-point", "the re-elevation line is {line} mg/L ({percent}% of baseline)"),
+    N_("line.missing-point", "the re-elevation line is {line} mg/L ({percent} of baseline)"),
     # sections
     N_("section.visit", "**Confirm at the screening visit**"),
     N_("section.unknown", "**Unknown: the record does not decide**"),

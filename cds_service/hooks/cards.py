@@ -31,6 +31,7 @@ from cds_service.hooks.card_text import (
     escape,
     md,
     number,
+    percent,
     plain,
     resource_name,
     shorten_reason,
@@ -269,7 +270,7 @@ def _line_clause(
         return ""
     values = {
         "line": number(line, tr),
-        "percent": number(line / base * 100, tr),
+        "percent": percent(line / base, tr),
         "rule": rule,
     }
     if nadir is None or current is None:
@@ -359,7 +360,7 @@ def detail(
     tr = tr or renderer()
     status = str(assessment.get("status"))
     verdict = md(tr, f"verdict.{status}") if f"verdict.{status}" in MESSAGES else escape(status)
-    head = Markdown(f"**{verdict}.** {igg4_course(assessment, unread, tr=tr)}")
+    head = md(tr, "detail.head", verdict=verdict, course=igg4_course(assessment, unread, tr=tr))
     sections: list[_Section] = []
     unread_section = _unread_section(unread or {}, tr)
     if unread_section:

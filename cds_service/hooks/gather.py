@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from cds_service.eligibility import reasons  # noqa: F401 (the unavailable.* messages)
 from cds_service.fhir_client import (
     Allowlist,
     Deadline,
@@ -29,6 +30,7 @@ from cds_service.fhir_client import (
 from cds_service.hooks.narrowing import ObservationPlan
 from cds_service.hooks.prefetch import check_prefetch
 from cds_service.hooks.templates import FHIR_ID, resource_type
+from cds_service.i18n.message import Arg, msg
 
 OBSERVATIONS_KEY = "observations"  # the template key a narrowing plan replaces when fetched
 UNDATED_KEY = "observations-undated"
@@ -39,7 +41,7 @@ class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     precondition: str | None = None  # why the request cannot be served (412)
     failure: FhirError | None = None  # the FHIR server's failure (first one, for the log)
-    unavailable: dict[str, str] = field(default_factory=dict)  # resource type -> why (engine)
+    unavailable: dict[str, Arg] = field(default_factory=dict)  # resource type -> why (engine)
     unread: dict[str, str] = field(default_factory=dict)  # resource type -> FhirError kind (card)
     prefetched: int = 0  # template keys satisfied by the prefetch
     fetched: int = 0  # template keys fetched from the FHIR server
@@ -99,7 +101,7 @@ def gather(
                         return out
                     out.failure = out.failure or result
                     rtype = resource_type(templates[key])
-                    out.unavailable[rtype] = f"FHIR search failed: {result.kind}"
+                    out.unavailable[rtype] = msg("unavailable.search-failed", kind=result.kind)
                     out.unread[rtype] = result.kind
                     continue
                 if result is not None:
@@ -107,7 +109,7 @@ def gather(
         med_failure = _fetch_missing_medications(client, collected, deadline)
         if med_failure is not None:
             out.failure = out.failure or med_failure
-            why = f"referenced Medication could not be read: {med_failure.kind}"
+            why = msg("unavailable.medication", kind=med_failure.kind)
             for rtype in ("MedicationRequest", "MedicationStatement"):
                 out.unavailable.setdefault(rtype, why)
             out.unread.setdefault("Medication", med_failure.kind)

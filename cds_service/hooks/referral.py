@@ -15,6 +15,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from cds_service.db.feedback import IssuedCard
 from cds_service.i18n.message import N_, define
 from cds_service.i18n.render import Renderer, renderer
+from cds_service.i18n.words import WORDS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -40,9 +41,6 @@ MESSAGES = define(
     N_("referral.reason", "Pre-screened by igg4-cds as {status} for {trial}"),
     N_("referral.note", "Trial record: {url}"),
     N_("referral.performer", "Study team of {trial}"),
-    N_("status.candidate", "candidate"),
-    N_("status.needs-review", "needs-review"),
-    N_("status.ineligible", "ineligible"),
 )
 
 
@@ -57,7 +55,7 @@ def referral_request(
     tr: Renderer | None = None,
 ) -> dict[str, Any]:
     tr = tr or renderer()
-    shown = tr.text(f"status.{status}") if f"status.{status}" in MESSAGES else status
+    shown = tr.text(f"eligibility.{status}") if f"eligibility.{status}" in WORDS else status
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",  # the clinician's EHR activates it on signing

@@ -10,7 +10,7 @@ are matched case-insensitively with ``-`` or ``_`` (``zh_CN.UTF-8`` from ``LANG`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 SUPPORTED: tuple[str, ...] = ("en", "zh_Hans")
 DEFAULT = "en"
@@ -74,3 +74,22 @@ def check_default(value: object) -> str:
             f"not {value!r}"
         )
     return found
+
+
+def cli_locale(option: str | None, environ: Mapping[str, str]) -> str:
+    """The command line's locale: ``--lang``, else the user's environment (``LANGUAGE``,
+    ``LC_ALL``, ``LC_MESSAGES``, ``LANG``, as gettext reads them; ``C``/``POSIX`` name no language),
+    else ``IGG4_CDS_DEFAULT_LOCALE``, else English."""
+    if option:
+        found = match(option)
+        if found is None:
+            raise ValueError(
+                f"--lang must be one of {', '.join(SUPPORTED)} (or a tag such as zh-CN)"
+            )
+        return found
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for tag in (environ.get(name) or "").split(":"):
+            found = match(tag)
+            if found is not None:
+                return found
+    return match(environ.get("IGG4_CDS_DEFAULT_LOCALE")) or DEFAULT

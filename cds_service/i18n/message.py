@@ -2,8 +2,8 @@
 
 The engine (and every other part) says *what* to tell as a ``Msg``: an id such as ``"I3.met"`` and
 named values kept in their own types (``Decimal`` numbers, ``date`` dates, ``Fixed`` numbers shown
-with a fixed number of decimals, nested messages, ``Join`` lists, ``str`` for text from the record:
-a diagnosis label, a FHIR reference, a unit). *How* it reads (the words, the language, the number
+with a fixed number of decimals, ``Unit`` units of measure, nested messages, ``Join`` lists, ``str``
+for text from the record: a diagnosis label, a FHIR reference). *How* it reads (the words, the language, the number
 and date formats) is decided later by a renderer (``cds_service.i18n.render``).
 
 Each message's English template is written once, in the module that owns the message, with the
@@ -35,6 +35,14 @@ class Fixed:
 
 
 @dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit of measure as UCUM (or the lab) wrote it: ``10*9/L``. The assessment's English keeps
+    the code; a reader sees its display form (``×10⁹/L``, ``render.DISPLAY_UNITS``)."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
 class Join:
     """Items shown one after the other: ``comma`` (a list of labels), ``semicolon`` (clauses),
     ``arrow`` (a course). ``lead`` puts the separator before the first item too (a clause added to
@@ -53,7 +61,7 @@ class Msg:
     args: Mapping[str, Arg] = field(default_factory=dict)
 
 
-Arg: TypeAlias = str | int | Decimal | date | Fixed | Join | Msg
+Arg: TypeAlias = str | int | Decimal | date | Fixed | Unit | Join | Msg
 
 
 class Template(NamedTuple):
@@ -110,6 +118,8 @@ def encode(value: Arg) -> Any:
         return out
     if isinstance(value, Fixed):
         return {"decimal": str(value.value), "places": value.places}
+    if isinstance(value, Unit):
+        return {"unit": value.code}
     if isinstance(value, bool):  # never meant as a number
         return str(value).lower()
     if isinstance(value, int | str):
@@ -150,6 +160,8 @@ def decode(data: Any) -> Arg:
                 return number
             if "date" in data:
                 return date.fromisoformat(str(data["date"]))
+            if "unit" in data:
+                return Unit(str(data["unit"]))
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             raise DecodeError(str(exc)) from exc
     raise DecodeError(f"not an encoded message value: {type(data).__name__}")

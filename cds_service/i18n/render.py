@@ -28,6 +28,7 @@ from cds_service.i18n.message import (
     Join,
     Msg,
     Template,
+    Unit,
     define,
 )
 
@@ -50,6 +51,19 @@ SEPARATORS = define(
 # assessment writes them and clinicians read them unambiguously whatever their English; in Chinese
 # the medium form (2026年3月2日).
 DATE_FORMATS: dict[str, str] = {"en": "yyyy-MM-dd", "zh_Hans": "medium"}
+
+# How units of measure read on cards and pages, in every language (the assessment's English keeps
+# the UCUM code: 10*9/L). Units not listed are shown as the lab wrote them.
+DISPLAY_UNITS: dict[str, str] = {
+    "10*9/L": "×10⁹/L",
+    "10*12/L": "×10¹²/L",
+    "10*3/uL": "×10³/µL",
+    "10*6/uL": "×10⁶/µL",
+    "umol/L": "µmol/L",
+    "mL/min/{1.73_m2}": "mL/min/1.73m²",
+    "m[IU]/mL": "mIU/mL",
+    "[IU]/L": "IU/L",
+}
 
 _FIELD = re.compile(r"\{(\w+)\}")
 
@@ -91,9 +105,16 @@ class Renderer:
     def date(self, value: date) -> str:
         return value.isoformat()
 
+    def unit(self, value: Unit) -> str:
+        return value.code
+
     def decimal(self, value: Decimal, pattern: str) -> str:
         """A number by a CLDR pattern (``#,##0.##``); the stable English ignores the pattern."""
         return num(value)
+
+    def percent(self, ratio: Decimal) -> str:
+        """A share as a percentage: ``0.3`` -> ``30%``."""
+        return f"{num(ratio * 100)}%"
 
     def words(self, key: str, values: dict[str, Any]) -> str:
         """The template of ``key`` in this language, singular or plural by its counter value."""
@@ -120,6 +141,8 @@ class Renderer:
             return (sep if value.lead else "") + sep.join(parts)
         if isinstance(value, Fixed):
             return self.fixed(value)
+        if isinstance(value, Unit):
+            return self.unit(value)
         if isinstance(value, bool):
             return str(value).lower()
         if isinstance(value, int | Decimal):
@@ -169,11 +192,19 @@ class LocaleRenderer(Renderer):
 
         return format_decimal(value, format=pattern, locale=self.babel_locale)
 
+    def percent(self, ratio: Decimal) -> str:
+        from babel.numbers import format_percent
+
+        return format_percent(ratio, format="#,##0.##%", locale=self.babel_locale)
+
     def fixed(self, value: Fixed) -> str:
         from babel.numbers import format_decimal
 
         pattern = "#,##0." + "0" * value.places if value.places > 0 else "#,##0"
         return format_decimal(value.value, format=pattern, locale=self.babel_locale)
+
+    def unit(self, value: Unit) -> str:
+        return DISPLAY_UNITS.get(value.code, value.code)
 
     def date(self, value: date) -> str:
         from babel.dates import format_date

@@ -15,6 +15,7 @@ import orjson
 import requests
 from fhirclient.auth import FHIROAuth2Auth
 from fhirclient.client import FHIRClient
+from flask_babel import lazy_gettext as _l
 
 from cds_service.smart.errors import SmartError
 from cds_service.smart.http import read_limited
@@ -42,12 +43,12 @@ def _http_url(value: Any) -> str | None:
     return value if parts.scheme in ("http", "https") and parts.hostname else None
 
 
-def _unreachable(what: str) -> SmartError:
+def _unreachable(what: Any) -> SmartError:
     return SmartError(
         "discovery-failed",
         502,
-        "The EHR's sign-in service could not be found",
-        f"{what} Try again in a moment; if it persists, tell the study team.",
+        _l("The EHR's sign-in service could not be found"),
+        _l("%(what)s Try again in a moment; if it persists, tell the study team.", what=what),
     )
 
 
@@ -67,8 +68,8 @@ def from_smart_configuration(doc: Any) -> Endpoints | None:
         raise SmartError(
             "pkce-unsupported",
             502,
-            "The EHR's sign-in service is not supported",
-            "It does not offer PKCE with S256, which this app requires.",
+            _l("The EHR's sign-in service is not supported"),
+            _l("It does not offer PKCE with S256, which this app requires."),
         )
     caps = doc.get("capabilities")
     scopes = doc.get("scopes_supported")
@@ -115,19 +116,19 @@ def _capability(iss: str, http: requests.Session) -> Endpoints:
         client.server.get_capability()
     except Exception as exc:  # fhirclient raises bare Exceptions and requests errors alike
         raise _unreachable(
-            "Neither its SMART configuration nor its capability statement could be read."
+            _l("Neither its SMART configuration nor its capability statement could be read.")
         ) from exc
     auth = client.server.auth
     if not isinstance(auth, FHIROAuth2Auth) or not auth._authorize_uri or not auth._token_uri:
         raise SmartError(
             "not-smart",
             502,
-            "The EHR does not offer SMART sign-in",
-            "Its FHIR server names no authorization service, so this app cannot be launched.",
+            _l("The EHR does not offer SMART sign-in"),
+            _l("Its FHIR server names no authorization service, so this app cannot be launched."),
         )
     authorize, token = _http_url(auth._authorize_uri), _http_url(auth._token_uri)
     if not authorize or not token:
-        raise _unreachable("Its capability statement names invalid sign-in addresses.")
+        raise _unreachable(_l("Its capability statement names invalid sign-in addresses."))
     return Endpoints(authorize=authorize, token=token, source="capability-statement")
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
 
 class SmartError(Exception):
-    """``kind`` names the failure for tests and the page; ``title``/``message`` are for people.
-    Never carries tokens or patient data."""
+    """``kind`` names the failure for tests and the page; ``title``/``message`` are for people
+    (lazy translations: rendered in the page's language). Never carries tokens or patient data."""
 
-    def __init__(self, kind: str, status: int, title: str, message: str) -> None:
+    def __init__(self, kind: str, status: int, title: Any, message: Any) -> None:
         super().__init__(kind)
         self.kind = kind
         self.status = status
@@ -15,5 +19,8 @@ class SmartError(Exception):
         self.message = message
 
 
-def launch_again(what: str) -> str:
-    return f"{what} Open the app again from the patient's chart in the EHR.".strip()
+def launch_again(what: Any) -> Any:
+    """``what``, then how to start again (a lazy translation)."""
+    if not str(what):
+        return _l("Open the app again from the patient's chart in the EHR.")
+    return _l("%(what)s Open the app again from the patient's chart in the EHR.", what=what)

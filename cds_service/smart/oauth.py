@@ -22,6 +22,7 @@ from fhirclient.server import (
     FHIRPermissionDeniedException,
     FHIRUnauthorizedException,
 )
+from flask_babel import lazy_gettext as _l
 
 from cds_service.smart.discovery import Endpoints
 from cds_service.smart.errors import SmartError, launch_again
@@ -35,11 +36,11 @@ _FHIRCLIENT_HTTP_ERRORS = (
 
 # OAuth 2.0 error codes (RFC 6749 4.1.2.1) in words for the clinician.
 _AUTH_ERRORS = {
-    "access_denied": "Access was declined, so the app cannot show this patient.",
-    "invalid_scope": "The EHR did not accept the access this app asks for.",
-    "unauthorized_client": "The EHR does not allow this app to sign in this way.",
-    "temporarily_unavailable": "The EHR's sign-in service is busy. Try again in a moment.",
-    "server_error": "The EHR's sign-in service failed.",
+    "access_denied": _l("Access was declined, so the app cannot show this patient."),
+    "invalid_scope": _l("The EHR did not accept the access this app asks for."),
+    "unauthorized_client": _l("The EHR does not allow this app to sign in this way."),
+    "temporarily_unavailable": _l("The EHR's sign-in service is busy. Try again in a moment."),
+    "server_error": _l("The EHR's sign-in service failed."),
 }
 
 
@@ -102,7 +103,9 @@ def start(
     sent = dict(parse_qsl(urlsplit(url).query)) if isinstance(url, str) else {}
     if not auth.auth_state or sent.get("code_challenge_method") != "S256":
         # never start without PKCE (an fhirclient without it would silently leave it out)
-        raise SmartError("launch-failed", 500, "The app could not start", "No PKCE challenge.")
+        raise SmartError(
+            "launch-failed", 500, _l("The app could not start"), _l("No PKCE challenge.")
+        )
     return Authorization(url=str(url), state=auth.auth_state, client_state=client.state)
 
 
@@ -111,10 +114,10 @@ def authorization_error(args: dict[str, str]) -> SmartError | None:
     code = args.get("error")
     if not code:
         return None
-    text = _AUTH_ERRORS.get(code, "The EHR's sign-in service refused the request.")
+    text = _AUTH_ERRORS.get(code, _l("The EHR's sign-in service refused the request."))
     if code == "access_denied":
-        return SmartError("access-denied", 403, "Access declined", launch_again(text))
-    return SmartError(f"authorization-{code}"[:60], 400, "Sign-in did not complete", text)
+        return SmartError("access-denied", 403, _l("Access declined"), launch_again(text))
+    return SmartError(f"authorization-{code}"[:60], 400, _l("Sign-in did not complete"), text)
 
 
 def exchange(
@@ -133,22 +136,24 @@ def exchange(
         raise SmartError(
             "token-refused",
             502,
-            "Sign-in could not be completed",
-            launch_again(f"The EHR's sign-in service refused the code (HTTP {status})."),
+            _l("Sign-in could not be completed"),
+            launch_again(
+                _l("The EHR's sign-in service refused the code (HTTP %(status)s).", status=status)
+            ),
         ) from exc
     except requests.RequestException as exc:
         raise SmartError(
             "token-unreachable",
             502,
-            "Sign-in could not be completed",
-            "The EHR's sign-in service could not be reached. Try again in a moment.",
+            _l("Sign-in could not be completed"),
+            _l("The EHR's sign-in service could not be reached. Try again in a moment."),
         ) from exc
     except Exception as exc:  # fhirclient: bare Exception for a bad state, no code, no token
         raise SmartError(
             "token-invalid",
             502,
-            "Sign-in could not be completed",
-            launch_again("The EHR's sign-in service gave no usable access token."),
+            _l("Sign-in could not be completed"),
+            launch_again(_l("The EHR's sign-in service gave no usable access token.")),
         ) from exc
     auth = client.server.auth
     assert isinstance(auth, FHIROAuth2Auth)
@@ -159,8 +164,8 @@ def exchange(
         raise SmartError(
             "token-invalid",
             502,
-            "Sign-in could not be completed",
-            launch_again("The EHR's sign-in service gave no bearer token."),
+            _l("Sign-in could not be completed"),
+            launch_again(_l("The EHR's sign-in service gave no bearer token.")),
         )
     expires_in = auth.expires_at.timestamp() - time.time() if auth.expires_at is not None else None
     clinician = clinician_of(context.pop("id_token", None))

@@ -13,20 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from flask_babel import lazy_gettext as _l
+
+from cds_service.eligibility import reasons  # noqa: F401 (the unavailable.* messages)
 from cds_service.fhir_client import Allowlist, FhirClient, FhirError, FhirLimits, dedupe
 from cds_service.hooks.gather import unresolved_medications
 from cds_service.hooks.templates import patient_queries, resource_type
+from cds_service.i18n.message import Arg, msg
 from cds_service.smart.errors import SmartError, launch_again
 from cds_service.smart.scopes import Grants, describe
 
-NO_SCOPE = "not within the access granted to this app"
+NO_SCOPE = msg("unavailable.no-scope")
 _MEDICATION_INCLUDE = "&_include="
 
 
 @dataclass(slots=True)
 class ReadPlan:
     queries: dict[str, str] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, Arg] = field(default_factory=dict)  # why, as an engine message
     medication_readable: bool = False
 
 
@@ -37,9 +41,11 @@ def plan_reads(patient_id: str, grants: Grants) -> ReadPlan:
         raise SmartError(
             "no-patient-scope",
             403,
-            "No access to the patient's record",
-            "The EHR did not grant this app read access to the patient (patient/Patient.read "
-            "or patient/Patient.r), so nothing can be shown.",
+            _l("No access to the patient's record"),
+            _l(
+                "The EHR did not grant this app read access to the patient (patient/Patient.read "
+                "or patient/Patient.r), so nothing can be shown."
+            ),
         )
     for key, query in patient_queries(patient_id, observations_by_code=False).items():
         rtype = resource_type(query)
@@ -57,14 +63,14 @@ def plan_reads(patient_id: str, grants: Grants) -> ReadPlan:
             for i, restriction in enumerate(restrictions):
                 plan.queries[f"{key}#{i}"] = f"{query}&{urlencode(restriction)}"
             only = " or ".join(describe(r) for r in restrictions)
-            plan.unavailable[rtype] = f"only {rtype} with {only} may be read by this app"
+            plan.unavailable[rtype] = msg("unavailable.only-with", type=rtype, only=only)
     return plan
 
 
 @dataclass(slots=True)
 class PatientRecord:
     resources: list[dict[str, Any]]
-    unavailable: dict[str, str]
+    unavailable: dict[str, Arg]
     patient: dict[str, Any]
 
 
@@ -73,19 +79,21 @@ def _fhir_failure(error: FhirError) -> SmartError:
         return SmartError(
             "fhir-refused",
             403 if error.status == 403 else 401,
-            "The EHR refused access",
+            _l("The EHR refused access"),
             launch_again(
-                "The EHR's FHIR server refused the app's access token (it may have expired or "
-                "been revoked)."
+                _l(
+                    "The EHR's FHIR server refused the app's access token (it may have expired or "
+                    "been revoked)."
+                )
             ),
         )
     text = {
-        "timeout": "The EHR's FHIR server did not answer in time.",
-        "unreachable": "The EHR's FHIR server could not be reached.",
-        "too-large": "The patient's record is larger than this app's configured limits.",
-        "not-allowed": "The FHIR server is not on this app's allow-list.",
-    }.get(error.kind, "The EHR's FHIR server answered with an error or unreadable data.")
-    return SmartError(f"fhir-{error.kind}", 502, "The patient's record could not be read", text)
+        "timeout": _l("The EHR's FHIR server did not answer in time."),
+        "unreachable": _l("The EHR's FHIR server could not be reached."),
+        "too-large": _l("The patient's record is larger than this app's configured limits."),
+        "not-allowed": _l("The FHIR server is not on this app's allow-list."),
+    }.get(error.kind, _l("The EHR's FHIR server answered with an error or unreadable data."))
+    return SmartError(f"fhir-{error.kind}", 502, _l("The patient's record could not be read"), text)
 
 
 def read_record(
@@ -119,7 +127,7 @@ def read_record(
                 else:
                     resources.extend(result)
         elif missing:
-            why = "the drugs they name (Medication) may not be read by this app"
+            why = msg("unavailable.medication-scope")
             for rtype in ("MedicationRequest", "MedicationStatement"):
                 plan.unavailable.setdefault(rtype, why)
     resources = dedupe(resources)
@@ -131,7 +139,7 @@ def read_record(
         raise SmartError(
             "no-patient",
             404,
-            "Patient not found",
-            launch_again("The EHR's FHIR server has no record of the patient in context."),
+            _l("Patient not found"),
+            launch_again(_l("The EHR's FHIR server has no record of the patient in context.")),
         )
     return PatientRecord(resources=resources, unavailable=plan.unavailable, patient=patient)

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 from fhir.resources.R4B.task import Task
+from flask_babel import lazy_gettext as _l
 
 from cds_service.hooks.referral import TRIAL_ID
 from cds_service.smart.scopes import Grants
@@ -76,15 +77,19 @@ def write_task(iss: str, token: str, task: dict[str, Any], http: requests.Sessio
     try:
         response = http.post(f"{iss.rstrip('/')}/Task", json=task, headers=headers)
     except requests.RequestException:
-        return TaskOutcome(False, None, "the EHR's FHIR server could not be reached")
+        return TaskOutcome(False, None, _l("the EHR's FHIR server could not be reached"))
     with response:
         status = response.status_code
         location = response.headers.get("Location") or response.headers.get("Content-Location")
     if status in (200, 201):
         return TaskOutcome(True, _task_reference(location), None)
     if status in (401, 403):
-        return TaskOutcome(False, None, f"the EHR refused to store the Task (HTTP {status})")
-    return TaskOutcome(False, None, f"the EHR could not store the Task (HTTP {status})")
+        return TaskOutcome(
+            False, None, _l("the EHR refused to store the Task (HTTP %(status)s)", status=status)
+        )
+    return TaskOutcome(
+        False, None, _l("the EHR could not store the Task (HTTP %(status)s)", status=status)
+    )
 
 
 def _task_reference(location: str | None) -> str | None:

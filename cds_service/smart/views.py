@@ -27,10 +27,12 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from cds_service.eligibility import assess_resources
+from cds_service.i18n import web as i18n
 from cds_service.smart import oauth
 from cds_service.smart.discovery import discover
 from cds_service.smart.errors import SmartError, launch_again
@@ -123,10 +125,12 @@ def _open_app(state: SmartState, app_id: str) -> tuple[Session, dict[str, Any]]:
         raise SmartError(
             "session-ended",
             401,
-            "Your session has ended",
+            _l("Your session has ended"),
             launch_again(
-                "The app's access to the EHR has expired (sessions end with the EHR's access "
-                "token), or this browser never opened this patient."
+                _l(
+                    "The app's access to the EHR has expired (sessions end with the EHR's access "
+                    "token), or this browser never opened this patient."
+                )
             ),
         )
     return session, ctx
@@ -155,21 +159,25 @@ def launch() -> BaseResponse:
         raise SmartError(
             "no-iss",
             400,
-            "The launch names no EHR",
-            "The app must be launched from the EHR (which names its FHIR server as iss), or "
-            "started from this app's start page.",
+            _l("The launch names no EHR"),
+            _l(
+                "The app must be launched from the EHR (which names its FHIR server as iss), or "
+                "started from this app's start page."
+            ),
         )
     parts = urlsplit(iss)
     if not state.allowlist.allows(iss) or parts.query or parts.fragment or len(iss) > 500:
         raise SmartError(
             "iss-not-allowed",
             400,
-            "This EHR is not configured for the app",
-            "The FHIR server that launched the app is not on this deployment's allow-list, so "
-            "the app will not contact it. Ask the study team to add it.",
+            _l("This EHR is not configured for the app"),
+            _l(
+                "The FHIR server that launched the app is not on this deployment's allow-list, so "
+                "the app will not contact it. Ask the study team to add it."
+            ),
         )
     if launch_token is not None and len(launch_token) > 1000:
-        raise SmartError("bad-launch", 400, "The launch is invalid", launch_again(""))
+        raise SmartError("bad-launch", 400, _l("The launch is invalid"), launch_again(""))
     http = state.http()
     with http:
         endpoints = discover(iss, http)
@@ -215,10 +223,12 @@ def callback() -> BaseResponse:
         raise SmartError(
             "no-session",
             400,
-            "Sign-in could not be matched to a launch",
+            _l("Sign-in could not be matched to a launch"),
             launch_again(
-                "This browser has no launch of the app in progress: it may have taken longer "
-                "than allowed, or the browser blocks the app's cookie."
+                _l(
+                    "This browser has no launch of the app in progress: it may have taken longer "
+                    "than allowed, or the browser blocks the app's cookie."
+                )
             ),
         )
     pending = session.pending.pop(args.get("state") or "", None)
@@ -226,10 +236,12 @@ def callback() -> BaseResponse:
         raise SmartError(
             "state-mismatch",
             400,
-            "Sign-in refused",
+            _l("Sign-in refused"),
             launch_again(
-                "The sign-in response does not belong to a launch made in this browser (its "
-                "state is unknown or was already used), so it was not accepted."
+                _l(
+                    "The sign-in response does not belong to a launch made in this browser (its "
+                    "state is unknown or was already used), so it was not accepted."
+                )
             ),
         )
     state.sessions.save(session)  # the state is single-use, whatever happens next
@@ -243,8 +255,8 @@ def callback() -> BaseResponse:
         raise SmartError(
             "no-patient-context",
             400,
-            "No patient selected",
-            launch_again("The EHR did not say which patient the app is for."),
+            _l("No patient selected"),
+            launch_again(_l("The EHR did not say which patient the app is for.")),
         )
     now = state.now()
     expires = oauth.token_expiry(
@@ -254,7 +266,7 @@ def callback() -> BaseResponse:
         max_s=int(state.settings["SMART_MAX_SESSION_S"]),
     )
     if expires <= now:
-        raise SmartError("token-expired", 401, "Your session has ended", launch_again(""))
+        raise SmartError("token-expired", 401, _l("Your session has ended"), launch_again(""))
     session = state.sessions.rotate(session)  # a new id after sign-in: no session fixation
     if len(session.apps) >= MAX_APPS:
         oldest = min(session.apps, key=lambda k: float(session.apps[k]["expires_at"]))
@@ -311,11 +323,12 @@ def page(app_id: str) -> BaseResponse:
         name=name,
         patient=record.patient,
         assessment=assessment,
-        chart=igg4_chart(assessment.get("igg4")),
-        chart_compact=igg4_chart(assessment.get("igg4"), compact=True),
+        chart=igg4_chart(assessment.get("igg4"), tr=i18n.tr()),
+        chart_compact=igg4_chart(assessment.get("igg4"), compact=True, tr=i18n.tr()),
         evidence=ctx["handoff"].get("evidence") or {},
-        missing=missing_data(assessment, record.unavailable),
+        missing=missing_data(assessment, record.unavailable, i18n.tr()),
         unavailable=record.unavailable,
+        unavailable_text={t: i18n.tr()(why) for t, why in record.unavailable.items()},
         granted=grants.raw,
         may_write_task=may_write_task(grants),
         referral=referral,
@@ -331,13 +344,16 @@ def refer(app_id: str) -> BaseResponse:
     sent = request.form.get("csrf_token") or ""
     if not hmac.compare_digest(sent.encode(), str(ctx["csrf"]).encode()):
         raise SmartError(
-            "csrf", 400, "The form has expired", "Reload the page and press the button again."
+            "csrf",
+            400,
+            _l("The form has expired"),
+            _l("Reload the page and press the button again."),
         )
     assessment = ctx.get("assessment")
     if not isinstance(assessment, dict):
         return redirect(url_for("smart.page", app_id=app_id), 303)
     grants = Grants.parse(ctx["scope"])
-    outcome = TaskOutcome(False, None, "this app was not granted permission to create Tasks")
+    outcome = TaskOutcome(False, None, _l("this app was not granted permission to create Tasks"))
     if may_write_task(grants):
         task = referral_task(
             patient_id=ctx["patient"],
@@ -363,7 +379,7 @@ def refer(app_id: str) -> BaseResponse:
         "worklist_row": row,
         "task": outcome.reference,
         "task_written": outcome.written,
-        "task_problem": outcome.problem,
+        "task_problem": str(outcome.problem) if outcome.problem else None,  # kept in the session
     }
     log.info("smart: referral (task written: %s)", outcome.written)
     response = redirect(url_for("smart.page", app_id=app_id), 303)
@@ -377,7 +393,9 @@ def end(app_id: str) -> BaseResponse:
     if not hmac.compare_digest(
         (request.form.get("csrf_token") or "").encode(), str(ctx["csrf"]).encode()
     ):
-        raise SmartError("csrf", 400, "The form has expired", "Reload the page and try again.")
+        raise SmartError(
+            "csrf", 400, _l("The form has expired"), _l("Reload the page and try again.")
+        )
     del session.apps[app_id]
     html = render_template("smart/ended.html")
     return _with_cookie(Response(html, 200, mimetype="text/html"), state, session)
@@ -386,7 +404,7 @@ def end(app_id: str) -> BaseResponse:
 # ---- errors and headers ------------------------------------------------------------------------
 
 
-def _error_page(kind: str, status: int, title: str, message: str) -> Response:
+def _error_page(kind: str, status: int, title: Any, message: Any) -> Response:
     html = render_template("smart/error.html", kind=kind, title=title, message=message)
     return Response(html, status, mimetype="text/html")
 
@@ -400,7 +418,7 @@ def _smart_error(exc: SmartError) -> Response:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
-    return _error_page(f"http-{code}", code, exc.name or "Error", exc.description or "")
+    return _error_page(f"http-{code}", code, i18n.http_title(code), i18n.http_detail(exc))
 
 
 @bp.errorhandler(Exception)
@@ -409,9 +427,11 @@ def _unexpected(exc: Exception) -> Response:
     return _error_page(
         "internal-error",
         500,
-        "Something went wrong",
-        "The app failed unexpectedly. Nothing was changed in the EHR. Try again, or tell the "
-        "study team.",
+        _l("Something went wrong"),
+        _l(
+            "The app failed unexpectedly. Nothing was changed in the EHR. Try again, or tell the "
+            "study team."
+        ),
     )
 
 

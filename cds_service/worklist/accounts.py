@@ -8,6 +8,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,13 +29,15 @@ class AccountError(ValueError):
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"a password has at least {MIN_PASSWORD_CHARS} characters")
+        raise AccountError(
+            _l("a password has at least %(count)d characters", count=MIN_PASSWORD_CHARS)
+        )
     return _hasher.hash(password)
 
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        raise AccountError(_l("role must be one of %(roles)s", roles=", ".join(ROLES)))
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -53,9 +56,9 @@ def create_user(
     _check_role(role)
     name = username.strip()
     if not name or len(name) > 120 or any(c.isspace() for c in name):
-        raise AccountError("a username is 1-120 characters without spaces")
+        raise AccountError(_l("a username is 1-120 characters without spaces"))
     if get_user(session, name) is not None:
-        raise AccountError(f"user {name!r} exists")
+        raise AccountError(_l("user %(name)r exists", name=name))
     user = User(
         username=name,
         role=role,
@@ -148,5 +151,5 @@ def set_email(user: User, email: str | None) -> None:
     if address is not None and (
         len(address) > 254 or address.count("@") != 1 or any(c.isspace() for c in address)
     ):
-        raise AccountError("an e-mail address looks like name@example.org")
+        raise AccountError(_l("an e-mail address looks like name@example.org"))
     user.email = address

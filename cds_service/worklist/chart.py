@@ -11,11 +11,43 @@ Labels are placed so that they do not overlap one another.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
+
+from cds_service.i18n.message import N_, NN_, define
+from cds_service.i18n.render import Renderer, renderer
+
+# The chart's words (its numbers and dates are the locale's, by Babel).
+WORDS = define(
+    N_("chart.empty-label", "No serum IgG4 results"),
+    N_("chart.empty", "No serum IgG4 results on record."),
+    N_("chart.title", "Serum IgG4 over time ({unit})"),
+    N_("chart.axis", "IgG4 ({unit})"),
+    N_("chart.treatment-start", "treatment start {date}"),
+    N_("chart.treatment-start.short", "treatment start"),
+    N_("chart.inclusion", "I3 {value}"),
+    N_("chart.threshold", "re-elevation {value}"),
+    N_("chart.mark.baseline", "baseline {value}"),
+    N_("chart.mark.nadir", "nadir {value}"),
+    N_("chart.mark.current", "current {value}"),
+    N_("chart.point", "{date}: {value} {unit}"),
+    NN_(
+        "chart.desc.series",
+        "{count} serum IgG4 result from {first} to {last}.",
+        "{count} serum IgG4 results from {first} to {last}.",
+    ),
+    N_("chart.desc.baseline", "Baseline {value} {unit} on {date}."),
+    N_("chart.desc.nadir", "Nadir {value} {unit} on {date}."),
+    N_("chart.desc.current", "Current {value} {unit} on {date}."),
+    N_("chart.desc.start", "Treatment started {date}."),
+    N_("chart.desc.threshold", "Re-elevation threshold {value} {unit}."),
+    N_("chart.desc.inclusion", "Inclusion line {value} {unit}."),
+)
 
 
 @dataclass(frozen=True)
@@ -45,9 +77,8 @@ class Point:
     ref: str = ""
     comparator: str = ""  # "<", "<=", ">", ">=": a censored result, drawn at its bound
 
-    @property
-    def shown(self) -> str:
-        return f"{self.comparator}{_fmt(self.value)}"
+    def shown(self, tr: Renderer | None = None) -> str:
+        return f"{self.comparator}{_fmt(self.value, tr)}"
 
 
 @dataclass
@@ -104,17 +135,25 @@ def _decimals(step: float) -> int:
     return 3
 
 
-def tick_label(value: float, step: float) -> str:
-    return f"{value:,.{_decimals(step)}f}"
+def _decimal(value: float, places: int, tr: Renderer | None) -> str:
+    """``value`` with ``places`` decimals and grouped thousands, in the locale (Babel)."""
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    return (tr or renderer()).decimal(Decimal(f"{value:.{places}f}"), pattern)
 
 
-def _fmt(value: float) -> str:
+def tick_label(value: float, step: float, tr: Renderer | None = None) -> str:
+    return _decimal(value, _decimals(step), tr)
+
+
+def _fmt(value: float, tr: Renderer | None = None) -> str:
     """A value in a label: whole numbers with thousands separators, else one decimal."""
-    return (
-        f"{value:,.0f}"
-        if abs(value - round(value)) < 0.05 or abs(value) >= 100
-        else f"{value:,.1f}"
-    )
+    whole = abs(value - round(value)) < 0.05 or abs(value) >= 100
+    return _decimal(value, 0 if whole else 1, tr)
+
+
+def text_width(text: str, font: float) -> float:
+    """The approximate width of ``text``: CJK characters are a full em, others about 0.58."""
+    return sum(1.0 if unicodedata.east_asian_width(c) in "WF" else 0.58 for c in text) * font
 
 
 def _add_months(d: date, months: int) -> date:
@@ -143,13 +182,17 @@ def date_ticks(d0: date, d1: date, most: int) -> tuple[list[date], bool]:
 
 
 def _text_box(x: float, y: float, text: str, font: float, anchor: str) -> Box:
-    width = len(text) * font * 0.58
+    width = text_width(text, font)
     x0 = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
     return Box(x0, y - font, x0 + width, y + font * 0.3)
 
 
-def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
-    """An accessible SVG (role="img", with a text description) of the assessment's IgG4 block."""
+def igg4_chart(
+    igg4: dict[str, Any] | None, compact: bool = False, tr: Renderer | None = None
+) -> Markup:
+    """An accessible SVG (role="img", with a text description) of the assessment's IgG4 block,
+    in ``tr``'s language (default: the default locale's)."""
+    tr = tr or renderer()
     L = COMPACT if compact else WIDE
     variant = "compact" if compact else "wide"
     ident = f"igg4-chart-{variant}"
@@ -170,8 +213,8 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
     if not series:
         return Markup(
             f'<svg class="igg4-chart {variant}" role="img" viewBox="0 0 {L.width} 80"'
-            f' width="100%" aria-label="No serum IgG4 results"><text x="16" y="44"'
-            ' class="chart-empty">No serum IgG4 results on record.</text></svg>'
+            f' width="100%" aria-label="{escape(tr.text("chart.empty-label"))}"><text x="16" y="44"'
+            f' class="chart-empty">{escape(tr.text("chart.empty"))}</text></svg>'
         )
 
     days = [p.day for p in series] + ([start] if start else [])
@@ -195,12 +238,12 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
     out: list[str] = []
     add = out.append
     taken: list[Box] = []  # labels already placed
-    desc = _description(series, marks, threshold, inclusion, start, unit)
+    desc = _description(series, marks, threshold, inclusion, start, unit, tr)
     add(
         f'<svg class="igg4-chart {variant}" role="img" viewBox="0 0 {L.width} {L.height}"'
         f' width="100%" aria-labelledby="{ident}-title {ident}-desc"'
         ' xmlns="http://www.w3.org/2000/svg">'
-        f'<title id="{ident}-title">Serum IgG4 over time ({escape(unit)})</title>'
+        f'<title id="{ident}-title">{escape(tr.text("chart.title", unit=unit))}</title>'
         f'<desc id="{ident}-desc">{escape(desc)}</desc>'
     )
     # y grid and axis labels: every label with the decimals its step needs
@@ -210,14 +253,15 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
         add(
             f'<line class="grid" x1="{L.left}" x2="{right_edge}" y1="{y(tick):.1f}"'
             f' y2="{y(tick):.1f}"/><text class="axis" x="{L.left - 6}" y="{y(tick) + 4:.1f}"'
-            f' text-anchor="end">{tick_label(tick, step)}</text>'
+            f' text-anchor="end">{tick_label(tick, step, tr)}</text>'
         )
     if compact:  # the unit above the axis: a rotated label costs too much width on a phone
         add(f'<text class="axis" x="4" y="{L.top - 12}">{escape(unit)}</text>')
     else:
         add(
             f'<text class="axis" x="14" y="{L.top + plot_h / 2:.0f}" text-anchor="middle"'
-            f' transform="rotate(-90 14 {L.top + plot_h / 2:.0f})">IgG4 ({escape(unit)})</text>'
+            f' transform="rotate(-90 14 {L.top + plot_h / 2:.0f})">'
+            f"{escape(tr.text('chart.axis', unit=unit))}</text>"
         )
     # x axis: calendar ticks
     ticks, by_year = date_ticks(d0, d1, L.date_ticks)
@@ -234,20 +278,28 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
         f' y1="{L.top}" y2="{L.top + plot_h}"/>'
     )
     if start:
-        text = f"treatment start {start.isoformat()}" if not compact else "treatment start"
+        text = (
+            tr.text("chart.treatment-start", date=start)
+            if not compact
+            else tr.text("chart.treatment-start.short")
+        )
         sx = x(start)
-        anchor = "start" if sx + len(text) * L.font * 0.58 < right_edge else "end"
+        anchor = "start" if sx + text_width(text, L.font) < right_edge else "end"
         tx = sx + 4 if anchor == "start" else sx - 4
         box = _text_box(tx, L.top - 6, text, L.font, anchor)
         taken.append(box)
         add(
             f'<g class="treatment-start"><line x1="{sx:.1f}" x2="{sx:.1f}" y1="{L.top}"'
             f' y2="{L.top + plot_h}"/><text x="{tx:.1f}" y="{L.top - 6}"'
-            f' text-anchor="{anchor}">{text}</text></g>'
+            f' text-anchor="{anchor}">{escape(text)}</text></g>'
         )
     lines = [
-        ("inclusion-line", inclusion, f"I3 {_fmt(inclusion or 0)}"),
-        ("threshold-line", threshold, f"re-elevation {line_cmp}{_fmt(threshold or 0)}"),
+        ("inclusion-line", inclusion, tr.text("chart.inclusion", value=_fmt(inclusion or 0, tr))),
+        (
+            "threshold-line",
+            threshold,
+            tr.text("chart.threshold", value=f"{line_cmp}{_fmt(threshold or 0, tr)}"),
+        ),
     ]
     line_labels: list[tuple[str, float, str, float]] = []
     for cls, value, label in lines:
@@ -277,14 +329,15 @@ def igg4_chart(igg4: dict[str, Any] | None, compact: bool = False) -> Markup:
     for p in series:
         add(
             f'<circle class="result" cx="{x(p.day):.1f}" cy="{y(p.value):.1f}" r="4">'
-            f"<title>{p.day.isoformat()}: {escape(p.shown)} {escape(unit)}</title></circle>"
+            f"<title>{escape(tr.text('chart.point', date=p.day, value=p.shown(tr), unit=unit))}"
+            "</title></circle>"
         )
     for name, mark in marks.items():
         if mark is None:
             continue
         mx, my = x(mark.day), y(mark.value)
-        text = f"{name} {mark.shown}"
-        width = len(text) * L.font * 0.58
+        text = tr.text(f"chart.mark.{name}", value=mark.shown(tr))
+        width = text_width(text, L.font)
         anchor = "middle"
         if mx + width / 2 > right_edge:
             anchor = "end"
@@ -315,15 +368,20 @@ def _description(
     inclusion: float | None,
     start: date | None,
     unit: str,
+    tr: Renderer,
 ) -> str:
-    parts = [f"{len(series)} serum IgG4 results from {series[0].day} to {series[-1].day}."]
+    parts = [
+        tr.text("chart.desc.series", count=len(series), first=series[0].day, last=series[-1].day)
+    ]
     for name, mark in marks.items():
         if mark:
-            parts.append(f"{name.capitalize()} {mark.shown} {unit} on {mark.day}.")
+            parts.append(
+                tr.text(f"chart.desc.{name}", value=mark.shown(tr), unit=unit, date=mark.day)
+            )
     if start:
-        parts.append(f"Treatment started {start}.")
+        parts.append(tr.text("chart.desc.start", date=start))
     if threshold is not None:
-        parts.append(f"Re-elevation threshold {_fmt(threshold)} {unit}.")
+        parts.append(tr.text("chart.desc.threshold", value=_fmt(threshold, tr), unit=unit))
     if inclusion is not None:
-        parts.append(f"Inclusion line {_fmt(inclusion)} {unit}.")
+        parts.append(tr.text("chart.desc.inclusion", value=_fmt(inclusion, tr), unit=unit))
     return " ".join(parts)

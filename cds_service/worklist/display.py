@@ -1,5 +1,5 @@
-"""Small formatting helpers for the pages (Jinja filters and globals). Numbers and dates only: the
-words stay in the templates."""
+"""Small formatting helpers for the pages (Jinja filters and globals). Numbers and dates only, in
+the page's locale (cds_service.i18n.web): the words stay in the templates."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from cds_service.i18n import web as i18n
 from fhir_mappings.dates import age_range, parse_fhir_date
 
 
@@ -29,12 +30,12 @@ def age(birth_date: str | None, on: date | None = None) -> str | None:
 
 
 def number(value: Any) -> str:
-    """A measurement as a clinician writes it: "1,300", "0.9", "13.1"."""
+    """A measurement as a clinician writes it, in the page's locale: "1,300", "0.9", "13.1"."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "" if value is None else str(value)
     if float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.2f}".rstrip("0").rstrip(".")
+        return i18n.number(int(value), "#,##0")
+    return i18n.number(value, "#,##0.0" if abs(value) >= 10 else "#,##0.##")
 
 
 def as_number(text: str | None) -> str:
@@ -49,16 +50,17 @@ def as_number(text: str | None) -> str:
 
 
 def day(value: date | datetime | str | None) -> str:
-    """A date as ISO 8601 (unambiguous in every locale): "2026-11-24"."""
+    """A date in the page's locale: ISO 8601 in English ("2026-11-24"), 2026年11月24日 in
+    Chinese."""
     if value is None:
         return ""
     if isinstance(value, datetime | date):
-        return value.isoformat()[:10]
-    return str(value)[:10]
+        return i18n.day(value)
+    return i18n.day(str(value)[:10])
 
 
 def moment(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    return i18n.moment(value) if value else ""
 
 
 def short_name(name: str | None) -> str:

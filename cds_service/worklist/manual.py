@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from cds_service.eligibility import BundleError, assess_bundle, check_as_of, load_params
 from cds_service.limits import bundle_entry_count, too_many
@@ -42,16 +43,16 @@ def parse_as_of(raw: str | None) -> date | None:
     except BundleError as exc:
         raise BadAsOf(str(exc)) from exc
     except ValueError as exc:
-        raise BadAsOf("the as-of date must be a date YYYY-MM-DD") from exc
+        raise BadAsOf(_l("the as-of date must be a date YYYY-MM-DD")) from exc
 
 
 def parse_bundle(raw: bytes | str) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise UploadError("the file is not JSON") from exc
+        raise UploadError(_l("the file is not JSON")) from exc
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
-        raise UploadError("the file is not a FHIR Bundle")
+        raise UploadError(_l("the file is not a FHIR Bundle"))
     return data
 
 

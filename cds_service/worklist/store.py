@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
 import orjson
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -428,7 +429,7 @@ def _conditional_update(
 ) -> None:
     version = patient.version if expected_version is None else expected_version
     if version != patient.version:
-        raise Conflict("the patient was changed by someone else; reload and try again")
+        raise Conflict(_l("the patient was changed by someone else; reload and try again"))
     result = session.execute(
         update(FlaggedPatient)
         .where(FlaggedPatient.id == patient.id, FlaggedPatient.version == version)
@@ -437,7 +438,7 @@ def _conditional_update(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise Conflict("the patient was changed by someone else; reload and try again")
+        raise Conflict(_l("the patient was changed by someone else; reload and try again"))
     session.expire(patient)  # the UPDATE bypassed the ORM: reload on next access
 
 
@@ -513,9 +514,9 @@ def acknowledge_change(session: Session, row_id: int, user: User) -> None:
 def add_note(session: Session, row_id: int, user: User, body: str) -> Note:
     text = body.strip()
     if not text:
-        raise ValueError("the note is empty")
+        raise ValueError(_l("the note is empty"))
     if len(text) > MAX_NOTE_CHARS:
-        raise ValueError(f"a note has at most {MAX_NOTE_CHARS} characters")
+        raise ValueError(_l("a note has at most %(count)d characters", count=MAX_NOTE_CHARS))
     patient = get_patient(session, row_id)
     note = Note(patient_row_id=row_id, author_id=user.id, body=text, created_at=utcnow())
     session.add(note)

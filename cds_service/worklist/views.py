@@ -18,12 +18,16 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from cds_service.fhir_url import FhirUrlError, server_key
-from cds_service.smart.missing import NEEDED
+from cds_service.i18n import web as i18n
+from cds_service.smart.missing import needed_texts
 from cds_service.worklist import accounts, manual, oidc, rowfacts, store
 from cds_service.worklist.auth import (
     Throttled,
@@ -43,11 +47,9 @@ from cds_service.worklist.downloads import csv_download, fhir_download
 from cds_service.worklist.filters import filters_to_args, parse_filters
 from cds_service.worklist.models import User
 from cds_service.worklist.workflow import (
-    CHANGE_LABELS,
     CRITERION_IDS,
     DECLINE_REASONS,
     ROLES,
-    STATE_LABELS,
     STATES,
     ForbiddenTransition,
     TransitionError,
@@ -73,7 +75,7 @@ def _guard() -> BaseResponse | None:
     if request.endpoint not in PUBLIC_ENDPOINTS and current_user() is None:
         return redirect(url_for("worklist.login", next=request.full_path.rstrip("?")))
     if not csrf_ok():
-        abort(400, "The form has expired or did not come from this site; reload and try again.")
+        abort(400, _l("The form has expired or did not come from this site; reload and try again."))
     return None
 
 
@@ -94,20 +96,24 @@ def _headers(response: BaseResponse) -> BaseResponse:
 @bp.errorhandler(HTTPException)
 def _html_error(exc: HTTPException) -> tuple[str, int]:
     """Worklist pages get an HTML error page (the API blueprint answers JSON)."""
+    code = exc.code or 500
     page = render_template(
-        "worklist/error.html", code=exc.code, name=exc.name, description=exc.description
+        "worklist/error.html",
+        code=code,
+        name=i18n.http_title(code),
+        description=i18n.http_detail(exc),
     )
-    return page, exc.code or 500
+    return page, code
 
 
 @bp.app_template_global()
 def state_label(state: str) -> str:
-    return STATE_LABELS.get(state, state)
+    return i18n.message(f"state.{state}", default=state)
 
 
 @bp.app_template_global()
 def change_label(change: str | None) -> str:
-    return CHANGE_LABELS.get(change or "", "")
+    return i18n.message(f"change.{change}", default="") if change else ""
 
 
 # --- login ------------------------------------------------------------------------------------
@@ -132,10 +138,16 @@ def login() -> Reply:
     except Throttled:
         minutes = -(-int(setting("WORKLIST_LOGIN_WINDOW_S")) // 60)
         return _login_page(
-            target, f"Too many failed attempts. Wait {minutes} minutes and try again.", 429
+            target,
+            ngettext(
+                "Too many failed attempts. Wait %(num)d minute and try again.",
+                "Too many failed attempts. Wait %(num)d minutes and try again.",
+                minutes,
+            ),
+            429,
         )
     if u is None:
-        return _login_page(target, "Wrong user name or password.", 401)
+        return _login_page(target, _("Wrong user name or password."), 401)
     store.audit(db(), u, "login")
     return redirect(target)
 
@@ -161,11 +173,11 @@ def oidc_callback() -> Reply:
         token = oidc.client().authorize_access_token()
     except Exception:  # authlib raises several error types; none is shown to the user
         current_app.logger.warning("worklist: OIDC login failed")
-        return _login_page(target, "Login with the identity provider failed.", 401)
+        return _login_page(target, _("Login with the identity provider failed."), 401)
     claims = dict(token.get("userinfo") or {})
     u = oidc.user_from_claims(db(), claims, setting("WORKLIST_OIDC"))
     if u is None:
-        return _login_page(target, "Your account has no access to the worklist.", 403)
+        return _login_page(target, _("Your account has no access to the worklist."), 403)
     start_session(u)
     store.audit(db(), u, "login", detail={"via": "oidc"})
     return redirect(target)
@@ -227,7 +239,7 @@ def lookup() -> BaseResponse:
     server, pid = request.args.get("server", ""), request.args.get("patient", "")
     p = store.find_patient_row(db(), server, pid) if pid else None
     if p is None:
-        abort(404, "This patient is not on the worklist.")
+        abort(404, _l("This patient is not on the worklist."))
     return redirect(url_for("worklist.patient", row_id=p.id))
 
 
@@ -249,12 +261,12 @@ def patient(row_id: int) -> str:
         p=p,
         current=current,
         history=history,
-        chart=igg4_chart(current.igg4 if current else None),
-        chart_compact=igg4_chart(current.igg4 if current else None, compact=True),
+        chart=igg4_chart(current.igg4 if current else None, tr=i18n.tr()),
+        chart_compact=igg4_chart(current.igg4 if current else None, compact=True, tr=i18n.tr()),
         gaps=[(g, by_id.get(g["id"], {})) for g in rowfacts.gaps(criteria)],
         confirm=[by_id[c] for c in rowfacts.visit_confirmations(criteria)],
-        needed=NEEDED,
-        criteria_titles={cid: str(c.get("title") or "") for cid, c in by_id.items()},
+        needed=needed_texts(i18n.tr()),
+        criteria_titles={cid: i18n.criterion_title(c) for cid, c in by_id.items()},
         criterion_ids=CRITERION_IDS,
         decline_reasons=DECLINE_REASONS,
         notes=store.notes_of(s, row_id),
@@ -289,7 +301,7 @@ def change_state(row_id: int) -> BaseResponse:
             criterion=form.get("criterion") or None,
             note=form.get("note") or None,
         )
-        flash("State changed.", "ok")
+        flash(_("State changed."), "ok")
     except store.NotFound:
         abort(404)
     except ForbiddenTransition as exc:
@@ -304,11 +316,11 @@ def assign(row_id: int) -> BaseResponse:
     name = request.form.get("assignee", "").strip()
     assignee = accounts.get_user(db(), name) if name else None
     if name and (assignee is None or not assignee.active):
-        flash("No such user.", "error")
+        flash(_("No such user."), "error")
         return _back(row_id)
     try:
         store.assign(db(), row_id, assignee, user(), _version())
-        flash("Assignee changed.", "ok")
+        flash(_("Assignee changed."), "ok")
     except store.NotFound:
         abort(404)
     except store.Conflict as exc:
@@ -320,7 +332,7 @@ def assign(row_id: int) -> BaseResponse:
 def add_note(row_id: int) -> BaseResponse:
     try:
         store.add_note(db(), row_id, user(), request.form.get("text", ""))
-        flash("Note added.", "ok")
+        flash(_("Note added."), "ok")
     except store.NotFound:
         abort(404)
     except ValueError as exc:
@@ -355,7 +367,7 @@ def assess() -> Reply:
         raw = upload.read(int(setting("WORKLIST_MAX_UPLOAD_BYTES")) + 1) if upload else b""
         raw = raw or request.form.get("bundle_json", "").encode()
         if len(raw) > int(setting("WORKLIST_MAX_UPLOAD_BYTES")):
-            context["error"] = "The file is too large."
+            context["error"] = _("The file is too large.")
             return render_template("worklist/assess.html", **context), 413
         try:
             day = manual.parse_as_of(request.form.get("as_of"))
@@ -369,8 +381,8 @@ def assess() -> Reply:
             result=result,
             name=manual.display_name(bundle),
             bundle_json=orjson.dumps(bundle).decode(),
-            chart=igg4_chart(result.get("igg4")),
-            chart_compact=igg4_chart(result.get("igg4"), compact=True),
+            chart=igg4_chart(result.get("igg4"), tr=i18n.tr()),
+            chart_compact=igg4_chart(result.get("igg4"), compact=True, tr=i18n.tr()),
             evidence=manual.bundle_handoff(current_app, bundle, result)["evidence"],
         )
     return render_template("worklist/assess.html", **context)
@@ -389,7 +401,7 @@ def assess_add() -> Reply:
     try:
         server = server_key(request.form.get("server", "")) or manual.MANUAL_SERVER
     except FhirUrlError as exc:
-        abort(400, f"The FHIR server is not usable: {exc}.")
+        abort(400, _l("The FHIR server is not usable: %(problem)s.", problem=str(exc)))
     row_id = store.record_assessment(
         db(),
         fhir_server=server,
@@ -399,7 +411,7 @@ def assess_add() -> Reply:
         handoff=manual.bundle_handoff(current_app, bundle, result),
     )
     store.audit(db(), user(), "manual-add", row_id)
-    flash("Added to the worklist.", "ok")
+    flash(_("Added to the worklist."), "ok")
     return _back(row_id)
 
 
@@ -425,7 +437,11 @@ def users() -> Reply:
             accounts.set_email(created, request.form.get("email"))
             detail = {"user": created.username, "role": created.role}
             store.audit(s, user(), "user-add", detail=detail)
-            shown = f"User {created.username} created. Password: {password}"
+            shown = _(
+                "User %(name)s created. Password: %(password)s",
+                name=created.username,
+                password=password,
+            )
         except accounts.AccountError as exc:
             s.rollback()
             flash(str(exc), "error")
@@ -451,14 +467,16 @@ def user_update(uid: int) -> Reply:
             accounts.set_role(target, request.form.get("role", ""))
         elif action in ("deactivate", "activate"):
             if target.id == user().id:
-                raise accounts.AccountError("you cannot deactivate yourself")
+                raise accounts.AccountError(_l("you cannot deactivate yourself"))
             accounts.set_active(target, action == "activate")
         elif action == "email":
             accounts.set_email(target, request.form.get("email"))
         elif action == "reset-password":
             password = accounts.generate_password()
             accounts.set_password(target, password)
-            shown = f"New password for {target.username}: {password}"
+            shown = _(
+                "New password for %(name)s: %(password)s", name=target.username, password=password
+            )
         else:
             abort(400)
         store.audit(

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flask_babel import lazy_gettext as _l
+
+from cds_service.i18n.message import N_, define
+from cds_service.i18n.render import STABLE
+
 STATES: Final = (
     "new",
     "in-review",
@@ -17,16 +22,30 @@ STATES: Final = (
 )
 ROLES: Final = ("recruiter", "investigator", "admin")
 
-STATE_LABELS: Final = {
-    "new": "New",
-    "in-review": "In review",
-    "contacted": "Contacted",
-    "pre-screened": "Pre-screened",
-    "referred": "Referred",
-    "enrolled": "Enrolled",
-    "declined": "Declined",
-    "not-eligible": "Not eligible",
-}
+# The words of the workflow (message ids "state.*", "change.*", "decline.*"; README, Localisation).
+WORDS: Final = define(
+    N_("state.new", "New"),
+    N_("state.in-review", "In review"),
+    N_("state.contacted", "Contacted"),
+    N_("state.pre-screened", "Pre-screened"),
+    N_("state.referred", "Referred"),
+    N_("state.enrolled", "Enrolled"),
+    N_("state.declined", "Declined"),
+    N_("state.not-eligible", "Not eligible"),
+    N_("change.newly-candidate", "newly candidate"),
+    N_("change.no-longer-eligible", "no longer eligible"),
+    N_("change.now-needs-review", "now needs review"),
+    N_("change.may-be-eligible", "may be eligible again"),
+    N_("decline.not-interested", "Not interested in a trial"),
+    N_("decline.no-time", "No time for the visits"),
+    N_("decline.travel", "Too far to travel"),
+    N_("decline.worried-about-treatment", "Worried about the treatment or placebo"),
+    N_("decline.prefers-current-care", "Prefers to stay on current care"),
+    N_("decline.unreachable", "Could not be reached"),
+    N_("decline.other", "Other (say why in the note)"),
+)
+# In English, for the exports and the API (programs and files keep one language).
+STATE_LABELS: Final = {s: STABLE.text(f"state.{s}") for s in STATES}
 
 _CLOSING = ("declined", "not-eligible")
 TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -68,11 +87,19 @@ def _role_may(source: str, target: str, role: str) -> bool:
 def check_transition(source: str, target: str, role: str) -> None:
     """Raise unless ``role`` may move a patient from ``source`` to ``target``."""
     if target not in STATES:
-        raise TransitionError(f"unknown state {target!r}")
+        raise TransitionError(_l("unknown state %(state)r", state=target))
     if target not in TRANSITIONS.get(source, ()):
-        raise TransitionError(f"cannot go from {source!r} to {target!r}")
+        raise TransitionError(
+            _l("cannot go from %(source)r to %(target)r", source=source, target=target)
+        )
     if not _role_may(source, target, role):
-        raise ForbiddenTransition(f"only an investigator may go from {source!r} to {target!r}")
+        raise ForbiddenTransition(
+            _l(
+                "only an investigator may go from %(source)r to %(target)r",
+                source=source,
+                target=target,
+            )
+        )
 
 
 # Why a patient declined (issue 12): a short list, words in the templates; "other" needs a note.
@@ -120,16 +147,18 @@ def check_decision(
     it needs is missing or not one of the list. Other moves carry a note only if given."""
     text = (note or "").strip() or None
     if text is not None and len(text) > MAX_DECISION_NOTE:
-        raise TransitionError(f"the note has at most {MAX_DECISION_NOTE} characters")
+        raise TransitionError(
+            _l("the note has at most %(count)d characters", count=MAX_DECISION_NOTE)
+        )
     if target == "declined":
         if reason not in DECLINE_REASONS:
-            raise TransitionError("say why the patient declined (choose a reason)")
+            raise TransitionError(_l("say why the patient declined (choose a reason)"))
         if reason == "other" and text is None:
-            raise TransitionError("describe the reason in the note when it is 'other'")
+            raise TransitionError(_l("describe the reason in the note when it is 'other'"))
         return Decision(reason=reason, note=text)
     if target == "not-eligible":
         if criterion not in CRITERION_IDS:
-            raise TransitionError("say which criterion makes the patient not eligible")
+            raise TransitionError(_l("say which criterion makes the patient not eligible"))
         return Decision(criterion=criterion, note=text)
     return Decision(note=text)
 
@@ -146,8 +175,6 @@ def eligibility_change(previous: str | None, current: str) -> str | None:
 
 
 CHANGE_LABELS: Final = {
-    "newly-candidate": "newly candidate",
-    "no-longer-eligible": "no longer eligible",
-    "now-needs-review": "now needs review",
-    "may-be-eligible": "may be eligible again",
+    c: STABLE.text(f"change.{c}")
+    for c in ("newly-candidate", "no-longer-eligible", "now-needs-review", "may-be-eligible")
 }
