@@ -13,7 +13,7 @@
 # set IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md* ./
+COPY pyproject.toml setup.py README.md* ./
 COPY cds_service ./cds_service
 COPY fhir_mappings ./fhir_mappings
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -175,7 +175,9 @@ def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
-        return problem(code, (exc.name or "error").lower().replace(" ", "-"), exc.description or "")
+        return problem(
+            code, (exc.name or "error").lower().replace(" ", "-"), str(exc.description or "")
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -18,6 +18,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
     || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
 
+# CJK fonts for Chromium, so that Chinese pages render as text, not boxes (the browser tests check).
+if command -v fc-list >/dev/null 2>&1 && ! fc-list :lang=zh 2>/dev/null | grep -q . \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) \
+    || echo "warning: could not install fonts-noto-cjk; the CJK rendering test will be skipped" >&2
+fi
+
 .venv/bin/ruff check --output-format concise .
 .venv/bin/ruff format --check --quiet cds_service fhir_mappings
 .venv/bin/mypy

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 pybabel=".venv/bin/pybabel"
 [ -x "$pybabel" ] || pybabel="pybabel"
 dir=cds_service/translations
-pot="$dir/messages.pot"
+pot="${POT:-$dir/messages.pot}"  # POT=file: extract elsewhere (the tests compare)
 case "${1:-}" in
   extract)
     # N_(id, text) and NN_(id, singular, plural) mark message templates with an id (the context)
@@ -20,7 +20,14 @@ case "${1:-}" in
       --project=igg4-cds --copyright-holder="igg4-cds contributors" \
       cds_service ;;
   update)
-    "$pybabel" update -i "$pot" -d "$dir" --ignore-obsolete --ignore-pot-creation-date ;;
+    # the source language's catalog takes no guesses; the others get fuzzy suggestions to review
+    for po in "$dir"/*/LC_MESSAGES/messages.po; do
+      locale="$(basename "$(dirname "$(dirname "$po")")")"
+      fuzzy=()
+      [ "$locale" = en ] && fuzzy=(--no-fuzzy-matching)
+      "$pybabel" update -i "$pot" -d "$dir" -l "$locale" --ignore-obsolete \
+        --ignore-pot-creation-date "${fuzzy[@]}"
+    done ;;
   init)
     "$pybabel" init -i "$pot" -d "$dir" -l "${2:?usage: translations.sh init LOCALE}" ;;
   compile)

@@ -63,3 +63,24 @@ SOURCES = define(
     N_("source.manual", "manual"),
     N_("source.demo", "demo"),
 )
+
+# statuses of the resources cited as evidence, when worth saying (not final, provisional, stopped...)
+FHIR_STATUSES = define(
+    N_("fhir-status.active", "active"),
+    N_("fhir-status.completed", "completed"),
+    N_("fhir-status.stopped", "stopped"),
+    N_("fhir-status.on-hold", "on-hold"),
+    N_("fhir-status.cancelled", "cancelled"),
+    N_("fhir-status.draft", "draft"),
+    N_("fhir-status.intended", "intended"),
+    N_("fhir-status.not-taken", "not-taken"),
+    N_("fhir-status.entered-in-error", "entered-in-error"),
+    N_("fhir-status.unknown", "unknown"),
+    N_("fhir-status.registered", "registered"),
+    N_("fhir-status.preliminary", "preliminary"),
+    N_("fhir-status.provisional", "provisional"),
+    N_("fhir-status.differential", "differential"),
+    N_("fhir-status.unconfirmed", "unconfirmed"),
+    N_("fhir-status.refuted", "refuted"),
+    N_("fhir-status.on-study", "on-study"),
+)

@@ -68,7 +68,7 @@ def _http_error(exc: HTTPException) -> Response:
     return _json(
         {
             "error": (exc.name or "error").lower().replace(" ", "-"),
-            "message": exc.description or "",
+            "message": str(exc.description or ""),
         },
         code,
     )

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Protocol
 
+from flask_babel import gettext as _
+
 from cds_service.worklist.store import (
     ASCENDING_FIRST,
     DEFAULT_SORT,
@@ -65,18 +67,18 @@ def parse_filters(
     }
     for key, most in (("q", MAX_Q), ("assignee", MAX_ASSIGNEE)):
         if len(one[key]) > most:
-            errors.append(f"{key} must be at most {most} characters")
+            errors.append(_("%(key)s must be at most %(most)d characters", key=key, most=most))
     if not empty_ok:
         for key in ("changed_since", "sort", "order", "page", "per_page"):
             if args.getlist(key) and not one[key]:
-                errors.append(f"{key} must not be empty")
+                errors.append(_("%(key)s must not be empty", key=key))
     eligibility = _multi(args, "eligibility") or list(default_eligibility)
     bad = [v for v in eligibility if v not in ELIGIBILITY]
     if bad:
-        errors.append(f"eligibility must be among {', '.join(ELIGIBILITY)}")
+        errors.append(_("eligibility must be among %(values)s", values=", ".join(ELIGIBILITY)))
     state = _multi(args, "state")
     if [v for v in state if v not in STATES]:
-        errors.append(f"state must be among {', '.join(STATES)}")
+        errors.append(_("state must be among %(values)s", values=", ".join(STATES)))
     since: date | None = None
     if one["changed_since"]:
         try:
@@ -84,14 +86,14 @@ def parse_filters(
                 raise ValueError
             since = date.fromisoformat(one["changed_since"])
         except ValueError:
-            errors.append("changed_since must be a date YYYY-MM-DD")
+            errors.append(_("changed_since must be a date YYYY-MM-DD"))
     sort = one["sort"] or DEFAULT_SORT
     if sort not in SORTS:
-        errors.append(f"sort must be one of {', '.join(SORTS)}")
+        errors.append(_("sort must be one of %(values)s", values=", ".join(SORTS)))
         sort = DEFAULT_SORT
     order = one["order"] or ("asc" if sort in ASCENDING_FIRST else "desc")
     if order not in ("asc", "desc"):
-        errors.append("order must be asc or desc")
+        errors.append(_("order must be asc or desc"))
         order = "desc"
     page, per_page = 1, default_per_page
     try:
@@ -103,7 +105,13 @@ def parse_filters(
         if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError
     except ValueError:
-        errors.append(f"page must be 1..{MAX_PAGE} and per_page 1..{MAX_PER_PAGE}")
+        errors.append(
+            _(
+                "page must be 1..%(pages)d and per_page 1..%(per_page)d",
+                pages=MAX_PAGE,
+                per_page=MAX_PER_PAGE,
+            )
+        )
         page, per_page = 1, default_per_page
     filters = ListFilters(
         eligibility=tuple(v for v in eligibility if v in ELIGIBILITY),
