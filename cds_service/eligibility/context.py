@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cached_property
@@ -61,9 +61,20 @@ def title_message(cid: str, params: Params) -> Msg:
     return msg(f"title.{cid}", **values)
 
 
+_TITLES: dict[tuple[str, int], tuple[Params, str, dict[str, Arg]]] = {}
+
+
 def titled(c: CriterionResult, params: Params) -> CriterionResult:
-    title = title_message(c.id, params)
-    return replace(c, title=STABLE(title), title_args=dict(title.args))
+    """``c`` with its title (English, and its values), worked out once per parameters."""
+    known = _TITLES.get((c.id, id(params)))
+    if known is None or known[0] is not params:
+        if len(_TITLES) > 1024:  # parameters made by the thousand (tests): forget the old ones
+            _TITLES.clear()
+        title = title_message(c.id, params)
+        known = _TITLES[(c.id, id(params))] = (params, STABLE(title), dict(title.args))
+    return CriterionResult(
+        c.id, c.type, c.status, c.reason, c.evidence, known[1], c.message, known[2]
+    )
 
 
 # ---- pieces of reasons ------------------------------------------------------------------------

@@ -109,6 +109,16 @@ def join(items: Iterable[Arg], sep: Separator = "comma", *, lead: bool = False) 
 
 def encode(value: Arg) -> Any:
     """A value as JSON: text and integers as themselves, the other types tagged."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
+    if kind is Msg:
+        args = value.args  # type: ignore[union-attr]
+        return {"msg": value.key, "args": {k: encode(v) for k, v in args.items()} if args else {}}  # type: ignore[union-attr]
+    if kind is Decimal:
+        return {"decimal": str(value)}
+    if kind is date:
+        return {"date": value.isoformat()}  # type: ignore[union-attr]
     if isinstance(value, Msg):
         return {"msg": value.key, "args": {k: encode(v) for k, v in value.args.items()}}
     if isinstance(value, Join):

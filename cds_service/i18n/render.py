@@ -89,6 +89,7 @@ class Renderer:
 
     def __init__(self, locale: str) -> None:
         self.locale = locale
+        self._constants: dict[str, str] = {}  # messages without values, rendered once
 
     # -- what a language decides ----------------------------------------------------------------
     def template(self, key: str, template: Template, count: int | None) -> str:
@@ -116,11 +117,20 @@ class Renderer:
         """A share as a percentage: ``0.3`` -> ``30%``."""
         return f"{num(ratio * 100)}%"
 
-    def words(self, key: str, values: dict[str, Any]) -> str:
+    def words(self, key: str, values: Mapping[str, Any]) -> str:
         """The template of ``key`` in this language, singular or plural by its counter value."""
         template = TEMPLATES[key]
-        count = values.get(template.counter) if template.plural is not None else None
+        if template.plural is None:
+            return self.template(key, template, None)
+        count = values.get(template.counter)
         return self.template(key, template, count if isinstance(count, int) else None)
+
+    def fill(self, words: str, values: dict[str, str]) -> str:
+        """The English templates hold only their own ``{name}`` fields: ``str.format_map``."""
+        try:
+            return words.format_map(values)
+        except (KeyError, ValueError, IndexError):
+            return fill(words, values)
 
     # -- rendering --------------------------------------------------------------------------------
     def text(self, key: str, /, **values: Any) -> str:
@@ -128,17 +138,26 @@ class Renderer:
         return self(Msg(key, values))
 
     def __call__(self, value: Arg) -> str:
+        kind = type(value)
+        if kind is str:
+            return value  # type: ignore[return-value]
+        if kind is Msg:
+            key, args = value.key, value.args  # type: ignore[union-attr]
+            if not args:  # a word or a sentence without values: the same text every time
+                done = self._constants.get(key)
+                if done is None:
+                    done = self._constants[key] = self.fill(self.words(key, args), {})
+                return done
+            words = self.words(key, args)
+            return self.fill(words, {k: self(v) for k, v in args.items()})
+        if kind is Join:
+            return self._join(value)  # type: ignore[arg-type]
+        if kind is Decimal or kind is int:
+            return self.number(value)  # type: ignore[arg-type]
+        if kind is date:
+            return self.date(value)  # type: ignore[arg-type]
         if isinstance(value, str):
-            return value
-        if isinstance(value, Msg):
-            words = self.words(value.key, dict(value.args))
-            return fill(words, {k: self(v) for k, v in value.args.items()})
-        if isinstance(value, Join):
-            parts = [self(i) for i in value.items]
-            if not parts:
-                return ""
-            sep = self.template(f"sep.{value.sep}", SEPARATORS[f"sep.{value.sep}"], None)
-            return (sep if value.lead else "") + sep.join(parts)
+            return str(value)
         if isinstance(value, Fixed):
             return self.fixed(value)
         if isinstance(value, Unit):
@@ -150,6 +169,16 @@ class Renderer:
         if isinstance(value, date):
             return self.date(value)
         raise TypeError(f"cannot render {type(value).__name__}")
+
+    def _join(self, value: Join) -> str:
+        parts = [self(i) for i in value.items]
+        if not parts:
+            return ""
+        key = f"sep.{value.sep}"
+        sep = self._constants.get(key)
+        if sep is None:
+            sep = self._constants[key] = self.template(key, SEPARATORS[key], None)
+        return (sep if value.lead else "") + sep.join(parts)
 
 
 STABLE = Renderer("en")
@@ -171,6 +200,10 @@ class LocaleRenderer(Renderer):
 
             self._babel_locale = Locale.parse(self.locale)
         return self._babel_locale
+
+    def fill(self, words: str, values: dict[str, str]) -> str:
+        """A translation may hold any text: only ``{name}`` fields are filled."""
+        return fill(words, values)
 
     def template(self, key: str, template: Template, count: int | None) -> str:
         if template.plural is not None:
@@ -207,9 +240,11 @@ class LocaleRenderer(Renderer):
         return DISPLAY_UNITS.get(value.code, value.code)
 
     def date(self, value: date) -> str:
+        pattern = DATE_FORMATS.get(self.locale, "medium")
+        if pattern == "yyyy-MM-dd":  # what Babel writes for it, without loading babel.dates
+            return value.isoformat()
         from babel.dates import format_date
 
-        pattern = DATE_FORMATS.get(self.locale, "medium")
         return format_date(value, format=pattern, locale=self.babel_locale)
 
 
