@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import NoReturn
@@ -23,7 +22,7 @@ from cds_service.eligibility import (
 from cds_service.eligibility.params import ParamsError
 from cds_service.i18n.locales import cli_locale
 from cds_service.i18n.message import N_, Msg, define
-from cds_service.i18n.render import Renderer, renderer
+from cds_service.i18n.render import Renderer, pad, renderer, width
 
 MESSAGES = define(
     N_("cli.status.met", "met"),
@@ -47,15 +46,6 @@ def _fail(message: str, tr: Renderer) -> NoReturn:
     """One line on stderr and exit status 2: never a traceback for bad input."""
     click.echo(tr.text("cli.error", message=message), err=True)
     sys.exit(2)
-
-
-def width(text: str) -> int:
-    """Columns ``text`` takes in a terminal (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def pad(text: str, columns: int) -> str:
-    return text + " " * max(columns - width(text), 0)
 
 
 def render_table(a: Assessment, tr: Renderer | None = None) -> str:

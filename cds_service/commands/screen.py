@@ -12,6 +12,9 @@ import click
 
 from cds_service.commands.options import iso_date
 from cds_service.fhir_client import FhirError, normalize_base
+from cds_service.i18n.locales import cli_locale
+from cds_service.i18n.message import N_, define
+from cds_service.i18n.render import renderer
 from cds_service.screening import ScreenConfig, run_screen
 from cds_service.screening.auth import AuthError, SmartBackendAuth, StaticToken, discover_token_url
 from cds_service.screening.bulk import parse_size
@@ -58,6 +61,17 @@ def _auth(
             **kwargs,
         )
     return StaticToken(token) if token else None
+
+
+MESSAGES = define(
+    N_("screen.malformed", "Malformed or unusable lines ({count} in all; first shown):"),
+    N_("screen.report", "report: {path}"),
+    N_(
+        "screen.stopped",
+        "igg4-cds screen: stopped early: {error}. {count} patient(s) assessed and kept; re-run"
+        " with --resume to continue (journal: {journal}).",
+    ),
+)
 
 
 @click.command()
@@ -196,6 +210,14 @@ def _auth(
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
+@click.option(
+    "--lang",
+    "lang",
+    metavar="LOCALE",
+    default=None,
+    help="Language of the printed summary: en or zh_Hans (default: $LANG, else "
+    "$IGG4_CDS_DEFAULT_LOCALE, else English). Files and the worklist are the same in every language.",
+)
 def screen(
     fhir_server: str | None,
     bulk_dir: Path | None,
@@ -226,6 +248,7 @@ def screen(
     kid: str | None,
     scope: str | None,
     progress: bool | None,
+    lang: str | None,
 ) -> None:
     """Screen a population: assess every patient worth assessing and summarise the attrition.
 
@@ -282,23 +305,31 @@ def screen(
         spark_master=spark_master,
     )
     try:
+        tr = renderer(cli_locale(lang, os.environ))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--lang") from None
+    try:
         outcome = run_screen(cfg)
     except (FileNotFoundError, AuthError) as exc:
         raise click.ClickException(str(exc)) from None
     except FhirError as exc:  # a search the server cannot answer (not a passing failure)
         raise click.ClickException(f"FHIR server: {exc}") from None
-    click.echo(outcome.summary.render(outcome.stats))
+    click.echo(outcome.summary.render(outcome.stats, tr))
     if outcome.issues_shown:
-        click.echo(f"\nMalformed or unusable lines ({outcome.stats.bad} in all; first shown):")
+        click.echo("\n" + tr.text("screen.malformed", count=outcome.stats.bad))
         for issue in outcome.issues_shown:
             click.echo(f"  {issue}")
     for path in outcome.report_files:
-        click.echo(f"report: {path}")
+        click.echo(tr.text("screen.report", path=str(path)))
     if outcome.error:
         click.echo(
-            f"\nigg4-cds screen: stopped early: {outcome.error}. {outcome.summary.assessed} "
-            f"patient(s) assessed and kept; re-run with --resume to continue "
-            f"(journal: {outcome.journal}).",
+            "\n"
+            + tr.text(
+                "screen.stopped",
+                error=str(outcome.error),
+                count=outcome.summary.assessed,
+                journal=str(outcome.journal),
+            ),
             err=True,
         )
         sys.exit(EXIT_STOPPED)

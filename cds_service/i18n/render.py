@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gettext
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -76,6 +77,17 @@ def num(value: Decimal | float) -> str:
         value = value.quantize(Decimal("0.001"))
     text = format(value.normalize(), "f")
     return text if "." not in text else text.rstrip("0").rstrip(".")
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, columns: int, *, right: bool = False) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns (aligned left, or right)."""
+    space = " " * max(columns - width(text), 0)
+    return space + text if right else text + space
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

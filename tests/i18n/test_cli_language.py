@@ -3,6 +3,7 @@ else IGG4_CDS_DEFAULT_LOCALE, else English. The JSON is the same in every langua
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import unicodedata
@@ -121,3 +122,29 @@ def test_assess_loads_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert "LOADED []" in out
+
+
+def test_screen_summary_in_chinese() -> None:
+    from cds_service.i18n.render import renderer
+    from cds_service.screening.model import PatientResult
+    from cds_service.screening.summary import Summary
+
+    assessment = run("--json")
+    summary = Summary()
+    summary.add(
+        [
+            PatientResult("Patient/fx01", json.loads(assessment)),
+            PatientResult("x", None, "no Patient resource"),
+        ]
+    )
+    english = summary.render()
+    assert "Assessed 1: candidate 1, needs-review 0, ineligible 0; not assessed 1" in english
+    assert (
+        "I3                 0       0          1        0  Baseline serum IgG4 > 1400 mg/L"
+        in english
+    )
+    chinese = summary.render(tr=renderer("zh_Hans"))
+    assert (
+        "已评估1名：候选1名、待审核0名、不符合0名；未评估1名（no Patient resource: 1）" in chinese
+    )
+    assert "基线血清IgG4 > 1,400 mg/L" in chinese
