@@ -110,3 +110,19 @@ def test_site_default_without_header(migrated_db, tmp_path) -> None:  # noqa: F8
 def test_smart_start_page_in_chinese(app: Flask) -> None:  # noqa: F811
     html = app.test_client().get("/smart/", headers={"Accept-Language": "zh-CN"}).get_data(True)
     assert "试验筛查应用" in html and '<html lang="zh-Hans">' in html
+
+
+def test_digest_in_the_site_language(migrated_db, tmp_path) -> None:  # noqa: F811
+    from cds_service.worklist.digest import DigestLine, SmtpSettings, compose
+    from cds_service.worklist.models import User
+    from tests.worklist.conftest import make_app
+
+    db = tmp_path / "digest.db"
+    db.write_bytes(migrated_db.read_bytes())
+    site = make_app(f"sqlite:///{db}", DEFAULT_LOCALE="zh_Hans")
+    user = User(username="rita", display_name="李娜", role="recruiter", email="r@example.org")
+    smtp = SmtpSettings(host="smtp.example.org", port=25, sender="w@example.org")
+    mail = compose(site, user, [DigestLine("王芳", "100", "referred")], smtp)
+    assert mail["Subject"] == "IgG4-RD试验工作列表：1名患者待联系"
+    body = mail.get_content()
+    assert body.startswith("李娜，您好：") and "- 王芳，病历号100：由临床医生转介" in body
