@@ -158,7 +158,7 @@ MESSAGES = define(
 @click.option(
     "--partition-mb",
     type=click.IntRange(1),
-    default=32,
+    default=16,
     show_default=True,
     help="Bulk: NDJSON one worker holds before writing it out sorted (bounds memory).",
 )

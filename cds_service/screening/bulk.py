@@ -140,7 +140,7 @@ class BulkExport:
         max_line_size: int = 2 * 1024 * 1024,
         done_journal: Path | None = None,
         temp_dir: str | Path | None = None,
-        partition_bytes: int = 32 * 1024 * 1024,
+        partition_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.root = Path(root)
         self.files = find_export_files(self.root)
@@ -198,11 +198,12 @@ class BulkExport:
         groups: list[list[tuple[int, Segment]]] = [[]]
         cost = 0
         for number, seg in enumerate(self._segments):
-            if groups[-1] and cost >= target:
+            size = seg.cost()
+            if groups[-1] and cost + size > target:
                 groups.append([])
                 cost = 0
             groups[-1].append((number, seg))
-            cost += seg.cost()
+            cost += size
         return [
             ScanTask(
                 i,
@@ -248,7 +249,7 @@ class BulkExport:
         self._make_plan()
         return stats
 
-    def _journal_indexes(self) -> list[Iterator[tuple[str, int, int, int, int, int]]]:
+    def _journal_indexes(self) -> list[Iterator[runs.Merged]]:
         """The journal's patients as sorted index files (DONE entries, no lines), in chunks."""
         if self.done_journal is None:
             return []
@@ -270,7 +271,7 @@ class BulkExport:
         chunk: list[tuple[str, tuple[runs.Piece, ...], int]] = []
         try:
             with open(self._plan, "wb") as plan:
-                for key, flags, pieces in runs.merge(indexes):
+                for key, flags, pieces in runs.merge(indexes, self.directory):
                     if flags & runs.SHARED:
                         if shared is None:
                             shared = self._shared_store()

@@ -57,8 +57,8 @@ class Segment:
 
     def cost(self) -> int:
         """Roughly the NDJSON bytes it holds (gzip: about five times the compressed size)."""
-        size = Path(self.path).stat().st_size if self.end < 0 else self.end - self.start
-        return size * 5 if self.path.endswith(".gz") else size
+        end = Path(self.path).stat().st_size if self.end < 0 else self.end
+        return (end - self.start) * (5 if self.path.endswith(".gz") else 1)
 
 
 def segments(files: list[Path], target: int) -> list[Segment]:

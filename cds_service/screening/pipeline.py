@@ -48,7 +48,7 @@ class ScreenConfig:
     journal: Path | None = None
     all_patients: bool = False
     memory_limit: str = "512MB"  # bulk: NDJSON held in memory for grouping, all workers together
-    partition_bytes: int = 32 * 1024 * 1024  # bulk: NDJSON one worker holds before writing a run
+    partition_bytes: int = 16 * 1024 * 1024  # bulk: NDJSON one worker holds before writing a run
     temp_dir: Path | None = None  # bulk: where the sorted runs go (default: the system's)
     max_line_bytes: int = 2 * 1024 * 1024  # a longer NDJSON line is reported, never read
     concurrency: int = 4

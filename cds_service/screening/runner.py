@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import orjson
 
 from cds_service.eligibility import BundleError, Params, assess_resources, load_params
+from cds_service.screening import worker
 from cds_service.screening.model import PatientGroup, PatientResult
 from cds_service.screening.records import resource_order
 from cds_service.worklist.manual import display_name
@@ -113,7 +114,10 @@ def _size(group: Group) -> int:
 
 
 def assess_batch(batch: list[Group]) -> list[PatientResult]:
-    """Pool task: the worker's params and as-of date were set by ``_init_worker``."""
+    """Pool task: the worker's params and as-of date were set by ``_init_worker`` (in this
+    process) or by the pool's initializer (``worker.init``)."""
+    if _worker_params is None and worker.started:
+        _init_worker(worker.params_path, worker.as_of)
     params = _worker_params if _worker_params is not None else load_params()
     return [
         assess_group(g if isinstance(g, PatientGroup) else g.load(), params, _worker_as_of)
@@ -127,7 +131,7 @@ def pool(workers: int, *, as_of: date | None, params_path: str | None) -> Proces
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
+        initializer=worker.init,
         initargs=(params_path, as_of),
     )
 

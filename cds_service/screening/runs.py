@@ -4,9 +4,10 @@ A *run* is what one worker wrote after holding at most a bounded amount of NDJSO
 file with, for each key (a patient, or a Medication / ResearchStudy that patients point to), that
 key's lines joined by newlines in one piece, and an index file of (key, flags, offset, length,
 lines) in key order. Merging the indexes of every run (``merge``) gives each key's pieces in key
-order while holding one index entry per run: memory depends on the number of runs, never on the
-number of patients. The lines themselves are read back (``read_piece``) only for the patients
-worth assessing, by the engine workers.
+order while holding one chunk of index entries per index merged at once (at most ``FAN_IN``: more
+runs are merged in steps, through merged index files), so memory depends on neither the number of
+patients nor the export's size. The lines themselves are read back (``PieceReader``) only for the
+patients worth assessing, by the engine workers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # flags of an index entry
 SELECTS = 1  # a line that makes the patient worth assessing (records.Selection)
@@ -26,10 +27,14 @@ PATIENT = 2  # the patient's own Patient resource
 SHARED = 4  # the key is a Medication or ResearchStudy (no patient's)
 DONE = 8  # the key is in the journal of a resumed run (an entry without lines)
 
-INDEX_CHUNK = 2048  # entries per pickled chunk of an index file
+INDEX_CHUNK = 256  # entries per pickled chunk of an index file (held per index while merging)
+FAN_IN = 64  # indexes merged at once
+MAX_OPEN = 64  # run files a reader keeps open
 
-# (key, flags, offset, length, lines) in a run's index; merged entries carry the run number.
+# (key, flags, offset, length, lines) in a run's index
 Entry = tuple[str, int, int, int, int]
+# (key, flags, run, offset, length, lines): an index entry with its run's number, as merged
+Merged = tuple[str, int, int, int, int, int]
 Piece = tuple[int, int, int]  # (run, offset, length)
 
 
@@ -44,13 +49,13 @@ class RunWriter:
     def write(
         self, lines: dict[str, list[bytes]], selects: set[str], patients: set[str], shared: set[str]
     ) -> str:
-        """One run from the lines held per key; returns its name."""
+        """One run from the lines held per key (``lines`` is emptied); returns its name."""
         name = f"{self.name}-{len(self.written):04d}"
         index: list[Entry] = []
         offset = 0
         with open(self.directory / f"{name}.dat", "wb", buffering=1 << 20) as data:
             for key in sorted(lines):
-                held = lines[key]
+                held = lines.pop(key)  # freed as written: at most one blob more than the lines
                 blob = b"\n".join(held)
                 flags = (
                     (SELECTS if key in selects else 0)
@@ -65,9 +70,9 @@ class RunWriter:
         return name
 
 
-def write_index(path: Path, entries: Iterable[Entry]) -> None:
+def write_index(path: Path, entries: Iterable[Entry] | Iterable[Merged]) -> None:
     with open(path, "wb") as fh:
-        chunk: list[Entry] = []
+        chunk: list[Entry | Merged] = []
         for entry in entries:
             chunk.append(entry)
             if len(chunk) >= INDEX_CHUNK:
@@ -77,22 +82,43 @@ def write_index(path: Path, entries: Iterable[Entry]) -> None:
             pickle.dump(chunk, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def read_index(path: Path, run: int) -> Iterator[tuple[str, int, int, int, int, int]]:
-    """A run's index entries in key order, as (key, flags, run, offset, length, lines)."""
-    with open(path, "rb", buffering=1 << 16) as fh:
+def _chunks(path: Path) -> Iterator[list[Any]]:
+    with open(path, "rb", buffering=1 << 14) as fh:
         while True:
             try:
-                chunk: list[Entry] = pickle.load(fh)
+                yield pickle.load(fh)
             except EOFError:
                 return
-            for key, flags, offset, length, lines in chunk:
-                yield key, flags, run, offset, length, lines
+
+
+def read_index(path: Path, run: int) -> Iterator[Merged]:
+    """A run's index entries in key order, with the run's number."""
+    for chunk in _chunks(path):
+        for key, flags, offset, length, lines in chunk:
+            yield key, flags, run, offset, length, lines
+
+
+def read_merged(path: Path) -> Iterator[Merged]:
+    """A merged index file's entries (removed once read)."""
+    for chunk in _chunks(path):
+        yield from chunk
+    path.unlink()
 
 
 def merge(
-    indexes: list[Iterator[tuple[str, int, int, int, int, int]]],
+    indexes: list[Iterator[Merged]], directory: Path
 ) -> Iterator[tuple[str, int, list[tuple[int, int, int, int]]]]:
-    """Every key once, in order: (key, flags of all its entries, [(run, offset, length, lines)])."""
+    """Every key once, in order: (key, flags of all its entries, [(run, offset, length, lines)]).
+    More than ``FAN_IN`` indexes are first merged ``FAN_IN`` at a time into files in
+    ``directory``, as often as needed."""
+    step = 0
+    while len(indexes) > FAN_IN:
+        merged: list[Iterator[Merged]] = []
+        for i in range(0, len(indexes), FAN_IN):
+            path = directory / f"merged-{step}-{i // FAN_IN}.idx"
+            write_index(path, heapq.merge(*indexes[i : i + FAN_IN]))
+            merged.append(read_merged(path))
+        indexes, step = merged, step + 1
     for key, entries in groupby(heapq.merge(*indexes), key=itemgetter(0)):
         flags = 0
         pieces: list[tuple[int, int, int, int]] = []
@@ -113,6 +139,8 @@ class PieceReader:
     def read(self, run: int, offset: int, length: int) -> bytes:
         fd = self._fds.get(run)
         if fd is None:
+            if len(self._fds) >= MAX_OPEN:
+                self.close()
             fd = os.open(os.path.join(self.directory, f"{run}.dat"), os.O_RDONLY)
             self._fds[run] = fd
         data = os.pread(fd, length, offset)
@@ -134,10 +162,5 @@ def write_records(fh: IO[bytes], records: list[object]) -> None:
 
 
 def read_records(path: Path) -> Iterator[object]:
-    with open(path, "rb", buffering=1 << 16) as fh:
-        while True:
-            try:
-                chunk: list[object] = pickle.load(fh)
-            except EOFError:
-                return
-            yield from chunk
+    for chunk in _chunks(path):
+        yield from chunk

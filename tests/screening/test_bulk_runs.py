@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.screening import bulk, runner
+from cds_service.screening import bulk, runner, runs
 from cds_service.screening.bulk import BulkExport
 from cds_service.screening.model import SourceStats
 from cds_service.screening.records import Selection
@@ -30,7 +30,9 @@ def _screen(
     return stats, groups, issues
 
 
-def test_workers_and_tiny_buffers_change_nothing(tmp_path: Path) -> None:
+def test_workers_and_tiny_buffers_change_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Plain files (cut into segments) with malformed lines, beside gzip files.
     pop = make_population(tmp_path / "plain", 150, seed=8, broken_lines=6)
     one = _screen(pop.root, threads=1)
@@ -38,6 +40,10 @@ def test_workers_and_tiny_buffers_change_nothing(tmp_path: Path) -> None:
         many = _screen(pop.root, threads=2, partition_bytes=100_000, memory_limit="1MB", pool=pool)
     assert many == one
     assert len(one[2]) == 6 and len(one[1]) > 10
+    # Many runs merged three at a time, in steps; readers keeping two files open.
+    monkeypatch.setattr(runs, "FAN_IN", 3)
+    monkeypatch.setattr(runs, "MAX_OPEN", 2)
+    assert _screen(pop.root, partition_bytes=50_000) == one
 
 
 def test_a_resumed_run_skips_the_journal_in_chunks(
