@@ -133,7 +133,7 @@ def _child(code: str, *args: str) -> dict[str, Any]:
 
 def population(args: argparse.Namespace, tmp: Path, cores: int) -> Path:
     data: Path = args.data or tmp / "population"
-    if (data / "manifest.json").exists() or (args.data and any(data.iterdir())):
+    if (data / "manifest.json").exists() or (data.is_dir() and any(data.iterdir())):
         return data
     t = time.perf_counter()
     subprocess.run(
