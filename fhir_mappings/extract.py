@@ -28,6 +28,7 @@ from fhir_mappings.facts import (
     Quantity,
     Therapy,
 )
+from fhir_mappings.quote import CODE_MAX, clip
 from fhir_mappings.units import (
     UnitError,
     conversion_factor,
@@ -184,10 +185,45 @@ def _display_name(res: Mapping[str, Any]) -> str | None:
 # --- Observation -------------------------------------------------------------------------------
 
 
+# Codes not recognised are named one by one up to this many per resource type and patient; the
+# rest are counted in one more issue (a record with thousands of local codes stays readable).
+UNRECOGNISED_LISTED = 30
+
+
 @dataclass(slots=True)
 class _Unrecognised:
+    """Codes that no value set recognises, grouped by code: how many resources, the first one, and
+    (Conditions) what the name reads like."""
+
     counts: Counter[str] = field(default_factory=Counter)
     first_ref: dict[str, str] = field(default_factory=dict)
+    reads_like: dict[str, str] = field(default_factory=dict)
+
+    def note(self, key: str, ref: str, reads_like: str = "") -> None:
+        self.counts[key] += 1
+        self.first_ref.setdefault(key, ref)
+        if reads_like:
+            self.reads_like.setdefault(key, reads_like)
+
+    def issues(self, rtype: str) -> list[Issue]:
+        out: list[Issue] = []
+        keys = list(self.counts)
+        for key in keys[:UNRECOGNISED_LISTED]:
+            n = self.counts[key]
+            more = f" and {n - 1} more" if n > 1 else ""
+            tail = self.reads_like.get(key) or "not used"
+            out.append(Issue(self.first_ref[key] + more, f"code {key} not recognised; {tail}"))
+        rest = keys[UNRECOGNISED_LISTED:]
+        if rest:
+            n = sum(self.counts[k] for k in rest)
+            more = f" and {n - 1} more" if n > 1 else ""
+            out.append(
+                Issue(
+                    self.first_ref[rest[0]] + more,
+                    f"{len(rest)} more {rtype} codes not recognised; not used",
+                )
+            )
+        return out
 
 
 def extract_observation(
@@ -227,10 +263,12 @@ def extract_observation(
 def _note_unrecognised(
     res: Mapping[str, Any], ref: str, vs: ValueSets, unrecognised: _Unrecognised
 ) -> None:
-    codings = codings_of(res.get("code"))
-    key = str(codings[0]) if codings else f"text '{text_of(res.get('code')) or ''}'"
-    unrecognised.counts[key] += 1
-    unrecognised.first_ref.setdefault(key, ref)
+    unrecognised.note(_code_key(codings_of(res.get("code")), text_of(res.get("code"))), ref)
+
+
+def _code_key(codings: tuple[Coding, ...], text: str | None) -> str:
+    """How a code not recognised is named in a data issue (bounded): its first coding, else its text."""
+    return str(codings[0]) if codings else f"text '{clip(text or '')}'"
 
 
 _KNOWN_UNUSED = Coding("", "", "known-unused")  # marks a code that is recognised but not used
@@ -289,7 +327,7 @@ def _lab(
     """One result; ``holder`` is the Observation itself or one of its components."""
     problem: str | None = None
     if status not in USABLE_OBSERVATION_STATUS:
-        problem = f"status '{status}' is not final, amended or corrected"
+        problem = f"status '{clip(str(status), CODE_MAX)}' is not final, amended or corrected"
     elif when is None:
         problem = "no usable date (effective[x] or issued)"
     quantity: Quantity | None = None
@@ -315,7 +353,7 @@ def _lab(
                 COMPARATORS.get(raw_comparator) if isinstance(raw_comparator, str) else None
             )
             if isinstance(raw_comparator, str) and comparator is None and problem is None:
-                problem = f"comparator '{raw_comparator}' not understood"
+                problem = f"comparator '{clip(raw_comparator, CODE_MAX)}' not understood"
         else:  # a lab's own string: ">60", "< 0.5 mg/dL" (docs/codes.md, censored values)
             assert parsed is not None
             value, comparator, unit = parsed
@@ -334,7 +372,7 @@ def _lab(
             problem = problem or "no numeric value"
         elif unit is None:
             shown = vstr.strip() if isinstance(vstr, str) else num_text(value)
-            problem = problem or f"value '{shown}' has no unit"
+            problem = problem or f"value '{clip(shown, CODE_MAX)}' has no unit"
         else:
             try:
                 factor = conversion_factor(unit, spec)
@@ -355,7 +393,7 @@ def _lab(
             finding = _interpretation(res, holder, vs)
         if finding is None and problem is None:
             if isinstance(vstr, str) and spec is not None:
-                problem = f"value '{vstr.strip()[:40]}' is not a number"
+                problem = f"value '{clip(vstr.strip(), CODE_MAX)}' is not a number"
             else:
                 problem = "coded value not recognised" if has_value else "no value"
     return LabResult(
@@ -458,12 +496,14 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
         site_concepts |= vs.concepts_of(vs.body_sites, body_sites, t)
     problem = None
     if verification in UNUSABLE_VERIFICATION:
-        problem = f"verificationStatus '{verification}'"
+        problem = f"verificationStatus '{clip(verification, CODE_MAX)}'"
+    concepts = vs.concepts_of(vs.conditions, codings, text)
+    reads_like, history_worded = vs.reads_like(codings, text, concepts)
     return Diagnosis(
         ref=resource_ref(res),
         codings=codings,
         text=text,
-        concepts=vs.concepts_of(vs.conditions, codings, text),
+        concepts=concepts,
         clinical_status=status_code(res.get("clinicalStatus")),
         verification_status=verification,
         onset=onset,
@@ -473,6 +513,8 @@ def extract_condition(res: Mapping[str, Any], vs: ValueSets) -> Diagnosis:
         body_sites=tuple(body_sites),
         body_site_concepts=frozenset(site_concepts),
         problem=problem,
+        reads_like=reads_like,
+        history_worded=history_worded,
     )
 
 
@@ -507,7 +549,9 @@ def extract_therapy(
         if isinstance(mref.get("display"), str):
             concepts.append({"text": mref["display"]})
         if med is None and not isinstance(mref.get("display"), str):
-            issues.append(Issue(ref, f"medication '{target}' not found in the data; drug unknown"))
+            issues.append(
+                Issue(ref, f"medication '{clip(target)}' not found in the data; drug unknown")
+            )
             return None
     ingredients: set[str] = set()
     matched_by = "code"
@@ -721,13 +765,21 @@ def build_record(
     for res in by_type.get("Observation", []):
         if belongs(res):
             record.labs.extend(extract_observation(res, vs, unrecognised))
-    for code_key, n in unrecognised.counts.items():
-        first = unrecognised.first_ref[code_key]
-        more = f" and {n - 1} more" if n > 1 else ""
-        issues.append(Issue(first + more, f"code {code_key} not recognised; not used"))
+    issues.extend(unrecognised.issues("Observation"))
+    unknown_conditions = _Unrecognised()
     for res in by_type.get("Condition", []):
         if belongs(res):
-            record.diagnoses.append(extract_condition(res, vs))
+            d = extract_condition(res, vs)
+            record.diagnoses.append(d)
+            if (
+                not d.concepts and d.problem is None
+            ):  # docs/criteria.md: a code we do not know is said
+                reads = "; ".join(
+                    f"reads like {vs.hints[f].what} ({vs.hints[f].criterion})"
+                    for f in sorted(d.reads_like)
+                )
+                unknown_conditions.note(_code_key(d.codings, d.text), d.ref, reads)
+    issues.extend(unknown_conditions.issues("Condition"))
     medications = {resource_ref(m): m for m in by_type.get("Medication", [])}
     for rtype in ("MedicationRequest", "MedicationStatement"):
         for res in by_type.get(rtype, []):

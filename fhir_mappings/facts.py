@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from fhir_mappings.quote import CODE_MAX, SYSTEM_MAX, clip
+
 
 @dataclass(
     slots=True
@@ -21,8 +23,9 @@ class Coding:
     display: str | None = None
 
     def __str__(self) -> str:
-        label = f" '{self.display}'" if self.display else ""
-        return f"{self.system}|{self.code}{label}"
+        """As quoted in a data issue: ``system|code 'display'``, each part bounded."""
+        label = f" '{clip(self.display)}'" if self.display else ""
+        return f"{clip(self.system, SYSTEM_MAX)}|{clip(self.code, CODE_MAX)}{label}"
 
 
 @dataclass(
@@ -149,6 +152,10 @@ class Diagnosis:
     body_sites: tuple[Coding, ...] = ()
     body_site_concepts: frozenset[str] = frozenset()  # organ value sets the bodySite matches
     problem: str | None = None
+    # families (condition_hints) the name reads like that no code of the Condition decides
+    # (docs/criteria.md, "conditions not in the value sets"), and whether that name says "history of"
+    reads_like: frozenset[str] = frozenset()
+    history_worded: bool = False
 
     @property
     def date(self) -> FuzzyDate | None:
@@ -157,9 +164,12 @@ class Diagnosis:
 
     @property
     def label(self) -> str:
-        """What the record calls itself, with its first code: "IgG4-related disease (D89.84)"."""
-        code = self.codings[0].code if self.codings else None
+        """What the record calls itself, with its first code: "IgG4-related disease (D89.84)"
+        (each part bounded: it is quoted in reasons)."""
+        code = clip(self.codings[0].code, CODE_MAX) if self.codings else None
         name = self.text or next((c.display for c in self.codings if c.display), None)
+        if name:
+            name = clip(name)
         if name and code:
             return f"{name} ({code})"
         return name or code or "condition"

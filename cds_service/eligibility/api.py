@@ -14,6 +14,7 @@ from cds_service.eligibility.context import Context, titled
 from cds_service.eligibility.overall import overall_status
 from cds_service.eligibility.params import Params, load_params
 from cds_service.eligibility.timeline import build_timeline, chart_data
+from cds_service.eligibility.uncertain import apply_uncertain
 from cds_service.i18n.message import Arg
 from cds_service.i18n.render import STABLE
 from fhir_mappings.extract import FULL_URL_KEY, RecordError, build_record
@@ -91,6 +92,7 @@ def assess_record(
         ex.e10_pregnancy(ctx),
         ex.e11_labs(ctx),
     ]
+    criteria = apply_uncertain(criteria, ctx)  # docs/criteria.md: conditions not in the value sets
     criteria = [titled(c, params) for c in apply_unavailable(criteria, unavailable or {})]
     issues = [
         f"{rtype}: could not be read ({STABLE(why)})" for rtype, why in (unavailable or {}).items()

@@ -337,6 +337,12 @@ def e9_substance(ctx: Context) -> CriterionResult:
 # --- E10 ---------------------------------------------------------------------------------------
 
 
+def pregnancy_may_continue(d: Diagnosis, ctx: Context) -> bool:
+    """A current pregnancy Condition dated (onset, else recorded) more than ``pregnancy_max_days``
+    before asOf is over, whatever its clinicalStatus still says (docs/criteria.md, E10)."""
+    return d.date is None or d.date.latest >= ctx.days_before(ctx.params.pregnancy_max_days)
+
+
 def e10_pregnancy(ctx: Context) -> CriterionResult:
     """Pregnancy or lactation recorded decides, whatever Patient.gender says (docs/criteria.md:
     administrative gender is not biology)."""
@@ -344,9 +350,16 @@ def e10_pregnancy(ctx: Context) -> CriterionResult:
     gender = ctx.record.patient.gender
     met: list[tuple[str, Arg]] = []
     unclear: list[tuple[str, Arg]] = []
+    over: list[Arg] = []  # pregnancies still "current" long after their date: over
     for d in ctx.with_concept("pregnancy", "lactation"):
         if is_current(d):
             what = "lactation" if "lactation" in d.concepts else "pregnancy"
+            if what == "pregnancy" and not pregnancy_may_continue(d, ctx):
+                assert d.date is not None
+                over.append(
+                    msg("E10.over", label=d.label, since=d.date.text, days=p.pregnancy_max_days)
+                )
+                continue
             target = (
                 unclear
                 if d.verification_status in ("provisional", "differential", "unconfirmed")
@@ -374,13 +387,20 @@ def e10_pregnancy(ctx: Context) -> CriterionResult:
         else:
             text = msg("E10.met", items=items)
         return result("E10", "met", text, [r for r, _ in met])
+    # a pregnancy that is over is said where the answer would otherwise seem to forget it
+    said = notes(msg("note.not-counted", items=join(over, "semicolon"))) if over else None
     if unclear:
+        items = join((t for _, t in unclear), "semicolon")
         return result(
             "E10",
             "unknown",
-            msg("E10.unknown", items=join((t for _, t in unclear), "semicolon")),
+            msg("E10.unknown.over", items=items, notes=said)
+            if said
+            else msg("E10.unknown", items=items),
             [r for r, _ in unclear],
         )
+    if said:
+        return result("E10", "not-met", msg("E10.none.over", notes=said))
     return result("E10", "not-met", msg("E10.none"))
 
 

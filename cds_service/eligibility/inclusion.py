@@ -154,18 +154,27 @@ def major_organ_involvement(ctx: Context) -> CriterionResult:
         found = join(msg(o) for o in dict.fromkeys(o for _, o in firm_hits))
         return result("I4", "met", msg("I4.met", organs=found), [d.ref for d, _ in firm_hits])
     castleman = ctx.with_concept("castleman")
-    if tentative_hits or castleman:
+    # WHO ICD-10 K83.0 "cholangitis" holds IgG4-related sclerosing cholangitis and PSC alike: unless
+    # its name says which (docs/criteria.md, I4)
+    cholangitis = [
+        d
+        for d in ctx.with_concept("bile-duct-uncertain")
+        if not d.concepts & {"psc", "organ-bile-duct"}
+    ]
+    if tentative_hits or castleman or cholangitis:
         parts: list[Arg] = []
         if tentative_hits:
             tentative_organs = join(msg(o) for o in dict.fromkeys(o for _, o in tentative_hits))
             parts.append(msg("I4.tentative", organs=tentative_organs))
         if castleman:
             parts.append(msg("I4.castleman"))
+        if cholangitis:
+            parts.append(msg("I4.cholangitis", labels=labels(cholangitis)))
         return result(
             "I4",
             "unknown",
             msg("I4.unknown", parts=join(parts, "semicolon")),
-            [d.ref for d, _ in tentative_hits] + [d.ref for d in castleman],
+            [d.ref for d, _ in tentative_hits] + [d.ref for d in castleman + cholangitis],
         )
     igg4rd = ctx.with_concept("igg4rd")
     if igg4rd:

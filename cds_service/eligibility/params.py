@@ -37,6 +37,7 @@ class Params:
     cervical_cis_resolved_months: int
     prostate_treatment_years: int
     pregnancy_status_lookback_days: int
+    pregnancy_max_days: int
     hcg_lookback_days: int
     hcg_positive_miu_ml: Decimal
     hcg_negative_miu_ml: Decimal

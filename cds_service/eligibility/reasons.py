@@ -158,7 +158,13 @@ INCLUSION = define(
         "I4.castleman",
         "Castleman disease recorded: IgG4-related Castleman counts, idiopathic does not",
     ),
-    # the clauses of I4's unknown (tentative diagnoses, Castleman disease)
+    # WHO ICD-10 K83.0 "cholangitis", which holds PSC and IgG4-related sclerosing cholangitis alike
+    N_(
+        "I4.cholangitis",
+        "cholangitis recorded ({labels}): WHO ICD-10 K83.0 does not tell IgG4-related sclerosing"
+        " cholangitis (counts) from PSC (does not); confirm",
+    ),
+    # the clauses of I4's unknown (tentative diagnoses, Castleman disease, K83.0 cholangitis)
     N_("I4.unknown", "{parts}"),
     N_("I4.not-met", "IgG4-RD recorded without major organ involvement"),
     N_(
@@ -295,6 +301,10 @@ EXCLUSION = define(
     N_("E10.met-gender", "{items} (recorded gender {gender})"),
     N_("E10.unknown", "{items}"),
     N_("E10.none", "no current pregnancy or lactation recorded (none recorded)"),
+    # a pregnancy Condition still "current" longer than a pregnancy lasts (pregnancy_max_days)
+    N_("E10.over", "{label} recorded as current since {since}, longer than a pregnancy lasts ({days} days)"),
+    N_("E10.unknown.over", "{items}{notes}"),
+    N_("E10.none.over", "no current pregnancy or lactation recorded (none recorded){notes}"),
     N_("E11.below.lt", "{name} {value} ({date}) < {limit} {unit}"),
     N_("E11.below.ge", "{name} {value} ({date}) ≥ {limit} {unit}"),
     N_("E11.below.open", "{name} {value} ({date}) may or may not be < {limit} {unit}"),
@@ -327,6 +337,21 @@ EXCLUSION = define(
     N_("E11.not-met", "{checks}"),
     # what is missing or undecided, then the checks that pass (clauses)
     N_("E11.unknown", "{parts}"),
+)
+
+# A Condition that may be what an exclusion is about, though no code of the value sets decides it
+# (uncertain.py; docs/criteria.md, "conditions not in the value sets").
+UNCERTAIN = define(
+    N_("uncertain.may-be", "{labels}: may be {what}; confirm"),
+    N_("uncertain.reads-like", "{labels}: not in the value sets, reads like {what}; confirm"),
+    N_("uncertain.from-rest", "{found}; from the rest: {reason}"),
+    N_("uncertain.what.infection", "HIV, hepatitis B or C, tuberculosis or a severe infection"),
+    N_("uncertain.what.malignancy", "a malignancy"),
+    N_("uncertain.what.immunodeficiency", "an immunodeficiency"),
+    N_("uncertain.what.rheumatic", "another rheumatic disease or IgG4-RD mimicker"),
+    N_("uncertain.what.substance-abuse", "alcohol or drug abuse"),
+    N_("uncertain.what.pregnancy", "a pregnancy"),
+    N_("uncertain.what.lactation", "lactation"),
 )
 
 # A criterion that rests on data that could not be read (availability.py).

@@ -228,6 +228,52 @@ def _latin_word(ch: str) -> bool:
     return (ch.isalnum() or ch == "_") and not _is_cjk(ch)
 
 
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """What a Condition's name may read like when no code of the family recognises it.
+
+    docs/criteria.md, "conditions not in the value sets": a family (malignancy, pregnancy...) makes
+    its criterion unknown, never met. ``concepts`` are the family's value sets: a Condition in any of
+    them is decided by its code and is not read.
+    """
+
+    name: str
+    criterion: str  # "E4"
+    what: str  # "a malignancy", as a reason says it
+    concepts: frozenset[str]
+    pattern: re.Pattern[str]
+    exclude: re.Pattern[str] | None
+    history: re.Pattern[str] | None  # a name that says "history of" (timed by its dates only)
+
+    def reads(self, low: str) -> bool:
+        """Whether folded text ``low`` reads like this family (and no veto applies)."""
+        if self.pattern.search(low) is None:
+            return False
+        return self.exclude is None or self.exclude.search(low) is None
+
+
+def _hint(name: str, spec: Mapping[str, Any]) -> Hint:
+    def combined(key: str) -> re.Pattern[str] | None:
+        parts = [str(p) for p in spec.get(key, ()) or ()]
+        return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else None
+
+    pattern = combined("patterns")
+    if pattern is None:
+        raise ValueError(f"condition_hints.{name}: no patterns")
+    return Hint(
+        name=name,
+        criterion=str(spec["criterion"]),
+        what=str(spec["what"]),
+        concepts=frozenset(str(c) for c in spec.get("concepts", ()) or ()),
+        pattern=pattern,
+        exclude=combined("exclude"),
+        history=combined("history"),
+    )
+
+
+HINT_TEXT_MAX = 1000  # a name is read this far (a longer "name" is not a diagnosis's name)
+
+
 @dataclass(slots=True)
 class Ingredient:
     name: str
@@ -271,6 +317,7 @@ class ValueSets:
     procedures: dict[str, ConceptMatcher]
     ingredients: dict[str, Ingredient]
     icd10_clinical_systems: frozenset[str] = frozenset()
+    hints: dict[str, Hint] = field(default_factory=dict)  # condition_hints: "reads like"
     # index: (system, code) -> lab concept, for the hot path
     _lab_index: dict[tuple[str, str], str] = field(default_factory=dict)
     _rx_index: dict[str, str] = field(default_factory=dict)
@@ -280,6 +327,7 @@ class ValueSets:
     # extract._identify's memo: how an Observation.code that no coding identifies was read
     identified: dict[IdentifiedKey, str] = field(default_factory=dict)
     _concepts_memo: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)
+    _hints_memo: dict[tuple[Any, ...], tuple[frozenset[str], bool]] = field(default_factory=dict)
     _any_lab_phrase: re.Pattern[str] | None = None
 
     def remember_identified(self, key: IdentifiedKey, answer: str) -> str:
@@ -389,6 +437,40 @@ class ValueSets:
                     names.add(name)
         return frozenset(names)
 
+    def reads_like(
+        self, codings: Iterable[Coding], text: str | None, concepts: frozenset[str]
+    ) -> tuple[frozenset[str], bool]:
+        """(families whose names the Condition's text or displays read like, among those that none of
+        ``concepts`` decides; whether a name that reads like a family says "history of").
+
+        Remembered per (text, displays), as concept identification is."""
+        texts = tuple(t for t in (text, *(c.display for c in codings)) if t)
+        if not texts or not self.hints:
+            return frozenset(), False
+        known = self._hints_memo.get(texts)
+        if known is None:
+            known = self._read(texts)
+            if _short(("", texts)):
+                if len(self._hints_memo) >= _MEMO_SIZE:
+                    self._hints_memo.clear()
+                self._hints_memo[texts] = known
+        families, history = known
+        if families and concepts:
+            families = frozenset(f for f in families if not (self.hints[f].concepts & concepts))
+        return families, history and bool(families)
+
+    def _read(self, texts: tuple[str, ...]) -> tuple[frozenset[str], bool]:
+        families: set[str] = set()
+        history = False
+        for t in texts:
+            low = fold(t[:HINT_TEXT_MAX])
+            for name, hint in self.hints.items():
+                if hint.reads(low):
+                    families.add(name)
+                    if hint.history is not None and hint.history.search(low):
+                        history = True
+        return frozenset(families), history
+
     def finding_of(self, codings: Iterable[Coding], text: str | None) -> str | None:
         codings = list(codings)
         for name, m in self.findings.items():
@@ -472,6 +554,9 @@ def _build(raw: Mapping[str, Any]) -> ValueSets:
         procedures=matchers(raw.get("procedures", {})),
         ingredients=ingredients,
         icd10_clinical_systems=clinical,
+        hints={
+            name: _hint(name, spec) for name, spec in (raw.get("condition_hints") or {}).items()
+        },
     )
     # a phrase absent as a substring cannot match as a word: one plain scan rules most texts out
     phrases = sorted({p.pattern for m in labs.values() for p in m.text}, key=len, reverse=True)

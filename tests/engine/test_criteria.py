@@ -346,7 +346,12 @@ def test_e8() -> None:
 
 def test_e10() -> None:
     res = candidate_resources()
-    assert status_of(res + [cond("Z33.1")], "E10") == "met"
+    assert status_of(res + [cond("Z33.1", onset="2026-09-01")], "E10") == "met"
+    # docs/criteria.md E10: a pregnancy still "current" 300 days after its onset is over (not counted)
+    assert status_of(res + [cond("Z33.1", onset="2026-01-28")], "E10") == "met"  # 300 days
+    stale = assess(res + [cond("Z33.1", onset="2026-01-27")]).criterion("E10")  # 301 days
+    assert stale.status == "not-met" and "longer than a pregnancy lasts" in stale.reason
+    assert status_of(res + [cond("Z33.1", onset=None)], "E10") == "met"  # dateless: counts
     assert (
         status_of(res + [coded_obs("82810-3", "77386006", "2026-01-28")], "E10") == "met"
     )  # 300 days
@@ -357,7 +362,7 @@ def test_e10() -> None:
     # docs/criteria.md: E10 whatever the recorded gender (administrative gender is not biology)
     for gender in ("male", "other", "unknown", None):
         recorded = replace_patient(res, gender=gender)
-        a = assess(recorded + [cond("Z33.1")])
+        a = assess(recorded + [cond("Z33.1", onset="2026-09-01")])
         assert a.criterion("E10").status == "met", gender
         assert status_of(recorded, "E10") == "not-met"
         assert "none recorded" in assess(recorded).criterion("E10").reason

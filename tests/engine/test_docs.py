@@ -49,3 +49,23 @@ def test_shipped_lab_codes_and_ingredients_are_documented() -> None:
         assert f"| {name} |" in CODES, f"ingredient {name} not in docs/codes.md"
         for code in spec.get("rxnorm", []):
             assert code in CODES, f"RxNorm {code} ({name}) not in docs/codes.md"
+
+
+def test_shipped_condition_codes_are_documented() -> None:
+    """Every condition and body-site code the value sets ship is in docs/codes.md (with its source)."""
+    vs = yaml.safe_load((ROOT / "fhir_mappings/valuesets/valuesets.yaml").read_text())
+    for section in ("conditions", "body_sites"):
+        for name, spec in vs[section].items():
+            for key in ("snomed", "icd10", "icd10_who"):
+                for item in spec.get(key, []) or []:
+                    code = str(item["code"] if isinstance(item, dict) else item)
+                    shown = code.replace("-", "–") if key != "snomed" else code
+                    assert code in CODES or shown in CODES, f"{key} {code} ({name}) not in codes.md"
+
+
+def test_condition_hints_name_documented_criteria() -> None:
+    vs = yaml.safe_load((ROOT / "fhir_mappings/valuesets/valuesets.yaml").read_text())
+    for name, hint in vs["condition_hints"].items():
+        assert hint["criterion"] in ORDER, name
+        for concept in hint["concepts"]:
+            assert concept in vs["conditions"], f"{name}: no value set {concept}"

@@ -332,7 +332,9 @@ WHO = "http://hl7.org/fhir/sid/icd-10"
 )
 def test_who_icd10_counts_like_icd10cm(code: str, criterion: str, expected: str) -> None:
     base = [r for r in candidate_resources() if r["resourceType"] != "Condition"]
-    assert status_of([*base, cond("D89.84"), cond(code, system=WHO)], criterion) == expected
+    # a recent onset: a pregnancy recorded as current since 2020 would be over (E10, pregnancy_max_days)
+    recent = cond(code, system=WHO, onset="2026-09-01")
+    assert status_of([*base, cond("D89.84"), recent], criterion) == expected
 
 
 # --- bundles with urn:uuid fullUrls ---------------------------------------------------------
