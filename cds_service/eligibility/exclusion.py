@@ -24,6 +24,7 @@ from cds_service.eligibility.interval import INF, ge, gt, lt, point
 from cds_service.i18n.message import Arg, Fixed, Msg, join, msg
 from fhir_mappings.dates import add_months, add_years, age_range
 from fhir_mappings.facts import Diagnosis, LabResult
+from fhir_mappings.quote import CODE_MAX, clip
 
 ACTIVE_MALIGNANCY = frozenset({"active", "recurrence", "relapse"})
 ON_STUDY = frozenset({"on-study", "on-study-intervention", "pending-on-study"})
@@ -63,9 +64,9 @@ def e1_responder_index(ctx: Context) -> CriterionResult:
 
     def organ(lab: LabResult) -> Arg:
         if lab.body_site_text:
-            return lab.body_site_text
+            return clip(lab.body_site_text)
         for c in lab.body_site:
-            return c.display or c.code
+            return clip(c.display or c.code)
         return msg("E1.organ-not-stated")
 
     high = [lab for lab in assessment if lab.integer is not None and lab.integer >= limit]
@@ -321,7 +322,7 @@ def e8_other_trial(ctx: Context) -> CriterionResult:
         studies = join(
             msg(
                 "E8.study",
-                study=e.study_label or e.study or msg("E8.a-study"),
+                study=clip(e.study_label or e.study or "") or msg("E8.a-study"),
                 status=word("study-status", e.status),
             )
             for e in hits
@@ -512,7 +513,9 @@ def _egfr_check(ctx: Context) -> _LabCheck | None:
         if lab.analyte == "egfr-mdrd":
             label = msg("E11.egfr.reported-mdrd")
         else:
-            method = lab.code.code if lab.code else msg("E11.egfr.method-not-stated")
+            method = (
+                clip(lab.code.code, CODE_MAX) if lab.code else msg("E11.egfr.method-not-stated")
+            )
             label = msg("E11.egfr.reported-other", method=method)
         check = _below(label, lab, limit, "mL/min/1.73m²")
         if found:

@@ -6,6 +6,7 @@ from cds_service.eligibility.assessment import CriterionResult, CriterionStatus
 from cds_service.eligibility.context import (
     Context,
     labels,
+    listing,
     notes,
     problems,
     result,
@@ -17,6 +18,7 @@ from cds_service.eligibility.timeline import Point, Timeline, evaluate_all_rules
 from cds_service.i18n.message import Arg, Msg, join, msg
 from fhir_mappings.dates import age_range
 from fhir_mappings.facts import Diagnosis
+from fhir_mappings.quote import clip
 
 # concept -> the organ's message (reasons.py, "organ.*")
 MAJOR_ORGANS: dict[str, str] = {
@@ -178,8 +180,12 @@ def major_organ_involvement(ctx: Context) -> CriterionResult:
         )
     igg4rd = ctx.with_concept("igg4rd")
     if igg4rd:
-        sites = sorted({c.display or c.code for d in igg4rd for c in d.body_sites})
-        reason = msg("I4.not-met.sites", sites=join(sites)) if sites else msg("I4.not-met")
+        sites = sorted({clip(c.display or c.code) for d in igg4rd for c in d.body_sites})
+        reason = (
+            msg("I4.not-met.sites", sites=listing(sites, "comma", 6))
+            if sites
+            else msg("I4.not-met")
+        )
         return result("I4", "not-met", reason, [d.ref for d in igg4rd])
     return result("I4", "not-met", msg("I4.none"))
 

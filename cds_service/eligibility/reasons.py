@@ -302,7 +302,10 @@ EXCLUSION = define(
     N_("E10.unknown", "{items}"),
     N_("E10.none", "no current pregnancy or lactation recorded (none recorded)"),
     # a pregnancy Condition still "current" longer than a pregnancy lasts (pregnancy_max_days)
-    N_("E10.over", "{label} recorded as current since {since}, longer than a pregnancy lasts ({days} days)"),
+    N_(
+        "E10.over",
+        "{label} recorded as current since {since}, longer than a pregnancy lasts ({days} days)",
+    ),
     N_("E10.unknown.over", "{items}{notes}"),
     N_("E10.none.over", "no current pregnancy or lactation recorded (none recorded){notes}"),
     N_("E11.below.lt", "{name} {value} ({date}) < {limit} {unit}"),

@@ -433,6 +433,20 @@ def test_quoted_data_text_is_bounded() -> None:
         "subject": {"reference": "Patient/p1"},
         "medicationReference": {"reference": "Medication/" + "m" * 5000},
     }  # fmt: skip
+    site = cond("D89.84", rid="big8")
+    site["bodySite"] = [{"coding": [{"system": SNOMED, "code": str(i), "display": big}]}
+                        for i in range(50)]  # fmt: skip
+    base = [r for r in res if r["resourceType"] != "Condition"]
+    study = {
+        "resourceType": "ResearchSubject", "id": "big9", "status": "on-study",
+        "individual": {"reference": "Patient/p1"},
+        "study": {"reference": "ResearchStudy/s1", "display": "Trial " + big},
+    }  # fmt: skip
+    a = assess([*res, odd, lab, text_only, igg4_bad, cmp_bad, ver_bad, rx, study])
+    for line in [*a.data_issues, *(c.reason for c in a.criteria)]:
+        assert len(line) < 2000, line[:200]
+    a = assess([*base, site])  # I4 names the IgG4-RD sites it found (none major)
+    assert a.criterion("I4").status == "not-met" and len(a.criterion("I4").reason) < 1000
     a = assess([*res, odd, lab, text_only, igg4_bad, cmp_bad, ver_bad, rx])
     for line in [*a.data_issues, *(c.reason for c in a.criteria)]:
         assert len(line) < 2000, line[:200]
