@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cds_service.eligibility import reasons  # noqa: F401  (defines the messages used here)
 from cds_service.eligibility.assessment import CriterionResult
 from cds_service.eligibility.context import Context, is_current, labels, result
 from cds_service.eligibility.exclusion import ACTIVE_MALIGNANCY, pregnancy_may_continue
