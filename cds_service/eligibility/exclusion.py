@@ -358,7 +358,9 @@ def e10_pregnancy(ctx: Context) -> CriterionResult:
             if what == "pregnancy" and not pregnancy_may_continue(d, ctx):
                 assert d.date is not None
                 over.append(
-                    msg("E10.over", label=d.label, since=d.date.text, days=p.pregnancy_max_days)
+                    msg(
+                        "E10.over", label=d.label, since=d.date.text[:10], days=p.pregnancy_max_days
+                    )
                 )
                 continue
             target = (
