@@ -10,7 +10,9 @@
 # while JWT verification is on. SECRET_KEY signs worklist sessions: set it, the same for every
 # replica; without it a key is generated into /var/lib/igg4-cds/secret_key (kept on the volume).
 # The SQLite default and the instance folder live in /var/lib/igg4-cds, owned by the service's user;
-# set IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
+# set IGG4_CDS_DATABASE_URL=postgresql+psycopg://... for PostgreSQL. The hook's outbox (writes not yet
+# stored while the database is away) is kept on the same volume (HOOK_OUTBOX_DIR), so that a
+# restarted container replays it.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml setup.py README.md* ./
@@ -30,7 +32,8 @@ ENV IGG4_CDS_DATABASE_URL=sqlite:////var/lib/igg4-cds/igg4-cds.db \
     PYTHONUNBUFFERED=1
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"
-# Migrations run at start-up under a lock (safe with several workers). No access log: request
-# lines of the worklist carry patient ids. A configuration error stops the start with one line.
-CMD ["gunicorn", "cds_service.wsgi:app", "--bind", "0.0.0.0:8080", "--workers", "2", \
-     "--threads", "4", "--worker-class", "gthread", "--timeout", "30"]
+# `igg4-cds serve` is gunicorn (2 workers x 4 threads, gthread) with the service's own settings:
+# migrations once before the workers start, no access log (request lines of the worklist carry
+# patient ids), a configuration error stops the start with one line, the garbage collector set up
+# in each worker, and multi-process metrics when METRICS_ENABLED.
+CMD ["igg4-cds", "serve", "--host", "0.0.0.0", "--port", "8080"]

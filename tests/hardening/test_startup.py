@@ -4,12 +4,16 @@ configuration is wrong, the start stops with one line that says what to set."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from cds_service.app import create_app
 
@@ -63,3 +67,52 @@ def test_the_wsgi_entry_point_stops_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 3  # gunicorn's "worker failed to boot": it halts
     assert "configuration error: JWT_VERIFY is on but no audience" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _dockerfile_command() -> list[str]:
+    """The image's CMD, as the Dockerfile writes it (exec form, JSON)."""
+    text = (Path(__file__).parents[2] / "Dockerfile").read_text().replace("\\\n", "")
+    (line,) = [x for x in text.splitlines() if x.startswith("CMD ")]
+    command: list[str] = json.loads(line[4:])
+    return command
+
+
+def test_the_images_start_command_serves(tmp_path: Path) -> None:
+    """The Dockerfile's CMD, run as the image runs it (its environment, a free port): the service
+    answers /healthz and the CDS Hooks discovery. (No Docker daemon is needed for this.)"""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [str(port) if part == "8080" else part for part in _dockerfile_command()]
+    command = ["127.0.0.1" if part == "0.0.0.0" else part for part in command]
+    assert command[0] == "igg4-cds"
+    command[0] = str(Path(sys.executable).with_name("igg4-cds"))
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("IGG4_CDS_") and k != "IGG4_AS_OF"
+    }
+    env |= {
+        "IGG4_CDS_DATABASE_URL": f"sqlite:///{tmp_path}/igg4-cds.db",
+        "IGG4_CDS_INSTANCE_PATH": str(tmp_path),
+        "IGG4_CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.communicate()[0]
+                assert time.monotonic() < deadline, "the service did not start in 60 s"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        discovery = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=5).json()
+        assert [s["hook"] for s in discovery["services"]] == ["patient-view"]
+        assert (tmp_path / "secret_key").exists()  # kept on the volume
+    finally:
+        server.terminate()
+        out = server.communicate(timeout=30)[0]
+    assert "Traceback" not in out
