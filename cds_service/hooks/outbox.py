@@ -197,11 +197,11 @@ class FileOutbox:
         n, start, buffer, last, size = self._next
         if seq != last:
             raise ValueError("acknowledge the whole of the latest read")
+        tmp = self.dir / f"{self.owner}.ack.tmp"
+        tmp.write_text(f"{n} {start}\n")  # first: if it fails, nothing here has moved
+        os.replace(tmp, self._ack_path())
         old_n = self._read_n
         self._read_n, self._buffer_start, self._buffer, self._read_seq = n, start, buffer, seq
-        tmp = self.dir / f"{self.owner}.ack.tmp"
-        tmp.write_text(f"{n} {start}\n")
-        os.replace(tmp, self._ack_path())
         with self._lock:
             self._bytes = max(0, self._bytes - size)
         for old in range(old_n, n):

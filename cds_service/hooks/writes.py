@@ -247,26 +247,40 @@ class HookWrites:
                     self._cond.wait(delay)
                 elif not outbox.pending():
                     self._cond.wait(1.0)
-            if time.monotonic() >= next_scan and isinstance(outbox, FileOutbox):
-                next_scan = time.monotonic() + ORPHAN_SCAN_S
-                self._replay_orphans(outbox)
-            if batch is None:
-                records = outbox.read(BATCH)
-                if not records:
-                    if time.monotonic() - idle_since > IDLE_EXIT_S and self._retire(outbox):
-                        return
-                    continue
-                batch = _Batch(records)
-            if self._store(batch):
-                outbox.ack(batch.records[-1][0])
-                with self._cond:
-                    self._stored = batch.records[-1][0]
-                    self._cond.notify_all()
-                batch, delay = None, 0.0
-                idle_since = time.monotonic()
-                metrics.HOOK_WRITES_PENDING.set(outbox.pending())
-            else:
+            try:
+                if time.monotonic() >= next_scan and isinstance(outbox, FileOutbox):
+                    next_scan = time.monotonic() + ORPHAN_SCAN_S
+                    self._replay_orphans(outbox)
+                if batch is None:
+                    records = outbox.read(BATCH)
+                    if not records:
+                        if time.monotonic() - idle_since > IDLE_EXIT_S and self._retire(outbox):
+                            return
+                        continue
+                    batch = _Batch(records)
+            except OSError as exc:
+                # The outbox's folder unreadable for now (its volume gone with the database's):
+                # the records are still in their files; the writer waits and reads them later,
+                # it never stops.
+                if not delay:
+                    log.error("hook outbox not readable (%s): retrying", type(exc).__name__)
                 delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                continue
+            if not self._store(batch):
+                delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                continue
+            try:
+                outbox.ack(batch.records[-1][0])
+            except OSError as exc:  # stored, not acknowledged: stored again later, harmlessly
+                log.error("hook outbox not writable (%s): retrying", type(exc).__name__)
+                delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                continue
+            with self._cond:
+                self._stored = batch.records[-1][0]
+                self._cond.notify_all()
+            batch, delay = None, 0.0
+            idle_since = time.monotonic()
+            metrics.HOOK_WRITES_PENDING.set(outbox.pending())
 
     def _store(self, batch: _Batch) -> bool:
         """Store what is not stored yet of the batch; False if the database is unavailable."""

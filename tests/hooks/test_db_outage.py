@@ -6,7 +6,6 @@ process that died is replayed by the next one."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import threading
 import time
@@ -158,20 +157,24 @@ def _secured_app(url: str, **extra: Any) -> Flask:
 
 
 def test_sqlite_database_gone_the_hook_still_answers(tmp_path: Path) -> None:
-    path = tmp_path / "cds.db"
-    url = f"sqlite:///{path}"
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    url = f"sqlite:///{volume / 'cds.db'}"
     app = _secured_app(url)
     engine = app.extensions["igg4_db"]["engine"]
-    aside = tmp_path / "aside.db"
+    aside = tmp_path / "aside"
 
-    def down() -> None:  # the volume goes away: no connection can open the file
+    def down() -> None:
+        # The volume goes away, the database with its -wal and -shm files (moving the main file
+        # alone would strand its write-ahead log: "disk I/O error" when it came back); a file
+        # where the folder was, so that no connection can open the database.
         engine.dispose()
-        shutil.move(path, aside)
-        path.mkdir()
+        volume.rename(aside)
+        volume.write_text("")
 
     def up() -> None:
-        path.rmdir()
-        shutil.move(aside, path)
+        volume.unlink()
+        aside.rename(volume)
 
     try:
         _outage_probe(app, down, up, url)
