@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
 
 from cds_service.app import create_app
+from tests.postgres import fresh_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 AS_OF = "2026-11-24"
 
 
@@ -37,20 +36,8 @@ def make_app(tmp_path: Path) -> Callable[..., Flask]:
 
 
 def _postgres_database() -> Iterator[str]:
-    name = f"igg4_harden_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: skip, said clearly
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {type(exc).__name__}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("igg4_harden") as url:
+        yield url
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

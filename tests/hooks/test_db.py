@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -12,12 +11,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from cds_service.db import alembic_config, make_engine, upgrade
 from cds_service.db.models import metadata
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.postgres import fresh_database
 
 
 def _schema_matches_models(url: str) -> None:
@@ -51,20 +49,8 @@ def test_sqlite_upgrade_twice_and_concurrently(tmp_path: Path) -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A database of its own on the shared PostgreSQL server, dropped afterwards."""
-    name = f"igg4_hooks_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: skip, said clearly
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {type(exc).__name__}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("igg4_hooks") as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -9,24 +9,22 @@ import contextlib
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 
 from cds_service.app import create_app
 from cds_service.db.feedback import IssuedCard
 from cds_service.worklist.models import FlaggedPatient
+from tests.postgres import fresh_database
 
 from .conftest import AS_OF, HOOK_PATH, hook_body
 from .synthetic import full_prefetch, long_record
 from .test_security import ISS, JWKS, token
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 class TcpProxy:
@@ -184,20 +182,9 @@ def test_sqlite_database_gone_the_hook_still_answers(tmp_path: Path) -> None:
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    name = f"igg4_outage_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 not available: {type(exc).__name__}")
-    try:
-        yield name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """The name of a database of its own on the shared PostgreSQL server."""
+    with fresh_database("igg4_outage") as url:
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.mark.postgres

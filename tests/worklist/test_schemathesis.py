@@ -11,7 +11,6 @@ name that does not exist, a NUL character in a string.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,17 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
-from sqlalchemy import create_engine, text
 
 from cds_service.worklist import accounts, store
 from cds_service.worklist.db import session_factory
+from tests.postgres import fresh_database
 
 from .conftest import PASSWORD, SERVER, assessment, make_app
 
 load_all_checks()
-PG_ADMIN = os.environ.get("IGG4_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test").replace(
-    "postgresql://", "postgresql+psycopg://", 1
-)
 # IGG4_FUZZ_EXAMPLES / IGG4_FUZZ_RANDOM explore further, as for tests/hardening (see fuzz.py there)
 _SCALE = int(os.environ.get("IGG4_FUZZ_EXAMPLES", "200")) / 200
 _RANDOM = os.environ.get("IGG4_FUZZ_RANDOM", "") not in ("", "0")
@@ -52,20 +48,8 @@ def database_url(
         path: Path = tmp_path_factory.mktemp("schemathesis") / "api.db"
         yield f"sqlite:///{path}"
         return
-    name = f"igg4_schemathesis_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("igg4_schemathesis") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
