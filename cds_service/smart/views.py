@@ -89,6 +89,9 @@ def _with_cookie(response: BaseResponse, state: SmartState, session: Session) ->
         secure=bool(conf["SMART_COOKIE_SECURE"]),
         httponly=True,
         samesite=str(conf["SMART_COOKIE_SAMESITE"]),
+        # An EHR that frames the app from another site: browsers that block third-party cookies
+        # still keep a Partitioned (CHIPS) one, for this app under that EHR only.
+        partitioned=conf["SMART_COOKIE_SAMESITE"] == "None",
     )
     return response
 

@@ -7,7 +7,9 @@ appends ``launch`` and ``iss`` (unencoded) to the link's URL and, only when the 
 opens it with ``window.open(url, "_blank")``. The card stays on the EHR's page; the new tab goes
 through the test EHR's consent page to the app on that patient. The same launch framed by a
 same-site page (an EHR on loopback that embeds the app) works too, with the default
-``SameSite=Lax`` cookie that carries the launch's ``state``.
+``SameSite=Lax`` cookie that carries the launch's ``state``; framed by a page of another site, it
+works with ``SMART_COOKIE_SAMESITE=None`` (the cookie then ``Partitioned``, which browsers that
+block third-party cookies keep).
 """
 
 from __future__ import annotations
@@ -206,3 +208,40 @@ def test_the_smart_app_works_framed_by_a_same_site_ehr_page(browser: Any, stack:
         assert len(context.pages) == 1
     finally:
         context.close()
+
+
+def test_the_smart_app_works_framed_by_another_site_with_samesite_none(
+    browser: Any, stack: Stack, tmp_path: Path
+) -> None:
+    """An EHR on another site (``localhost``, the app on ``127.0.0.1``) that frames the app: with
+    ``SMART_COOKIE_SAMESITE=None`` the launch's cookie is ``Partitioned``, so this Chromium, which
+    blocks third-party cookies, keeps it and the sign-in completes in the frame."""
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path}/framed.db",
+            "JWT_VERIFY": False,
+            "FHIR_SERVER_ALLOWLIST": [stack.fhir.base_url],
+            "IGG4_AS_OF": AS_OF,
+            "SECRET_KEY": "sandbox-launch-tests-" + "k" * 32,
+            "SMART_COOKIE_SECURE": True,  # loopback http counts as a secure context
+            "SMART_COOKIE_SAMESITE": "None",
+        }
+    )
+    with LiveServer(app) as service:
+        stack.ehr.redirect_uris.add(f"{service.url}/smart/callback")
+        app.config["SMART_LAUNCH_URL"] = f"{service.url}/smart/launch"
+        other_site = Stack(
+            stack.fhir, stack.ehr, service, stack.page_base.replace("127.0.0.1", "localhost")
+        )
+        context, page, url = _open_card(browser, other_site, "fx01", "frame")
+        try:
+            with page.expect_response(lambda r: "/smart/launch" in r.url) as launched:
+                page.click("#smart")
+            cookie = launched.value.header_value("set-cookie") or ""
+            assert "SameSite=None" in cookie and "Partitioned" in cookie and "Secure" in cookie
+            frame = page.frame_locator("#frame")
+            frame.locator("#approve").click()
+            frame.locator(".badge.elig-candidate").wait_for()
+            assert page.url == url
+        finally:
+            context.close()
