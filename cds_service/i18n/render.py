@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -227,22 +227,36 @@ class LocaleRenderer(Renderer):
     def gettext(self, text: str) -> str:
         return self.translations.gettext(text)
 
+    # English numbers are written here as Babel writes them (the same CLDR patterns, rounding half
+    # to even; tests/i18n compare the two), without loading Babel's locale data (~85 ms, a
+    # quarter of a CLI run's wall time).
     def number(self, value: Decimal | int) -> str:
+        if self.locale == "en" and (text := english_number(value, 0, 3)) is not None:
+            return text
         from babel.numbers import format_decimal
 
         return format_decimal(value, locale=self.babel_locale)
 
     def decimal(self, value: Decimal, pattern: str) -> str:
+        english = self.locale == "en" and pattern == "#,##0.##"
+        if english and (text := english_number(value, 0, 2)) is not None:
+            return text
         from babel.numbers import format_decimal
 
         return format_decimal(value, format=pattern, locale=self.babel_locale)
 
     def percent(self, ratio: Decimal) -> str:
+        if self.locale == "en" and (text := english_number(ratio * 100, 0, 2)) is not None:
+            return text + "%"
         from babel.numbers import format_percent
 
         return format_percent(ratio, format="#,##0.##%", locale=self.babel_locale)
 
     def fixed(self, value: Fixed) -> str:
+        if self.locale == "en":
+            text = english_number(value.value, value.places, value.places)
+            if text is not None:
+                return text
         from babel.numbers import format_decimal
 
         pattern = "#,##0." + "0" * value.places if value.places > 0 else "#,##0"
@@ -258,6 +272,28 @@ class LocaleRenderer(Renderer):
         from babel.dates import format_date
 
         return format_date(value, format=pattern, locale=self.babel_locale)
+
+
+def english_number(value: Decimal | int, min_places: int, max_places: int) -> str | None:
+    """``value`` with thousands separators and ``min_places``..``max_places`` decimals, rounded half
+    to even (CLDR ``#,##0.##``-style patterns in English); None where Babel should decide (a
+    value that is not finite, or too large to round exactly)."""
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, Decimal) and value.is_finite():
+        number = value
+    else:
+        return None
+    try:
+        rounded = number.quantize(Decimal(1).scaleb(-max_places), rounding=ROUND_HALF_EVEN)
+    except InvalidOperation:
+        return None
+    text = f"{rounded:,f}"
+    if max_places > min_places and "." in text:
+        whole, frac = text.split(".")
+        frac = frac.rstrip("0").ljust(min_places, "0")
+        text = f"{whole}.{frac}" if frac else whole
+    return text
 
 
 def load_translations(locale: str) -> gettext.NullTranslations:
