@@ -231,7 +231,10 @@ class HookWrites:
                 return False
             self._outbox = None
             if isinstance(outbox, FileOutbox):
-                outbox.close(remove=True)
+                try:
+                    outbox.close(remove=True)
+                except OSError as exc:  # nothing pending: only empty files are left behind
+                    log.error("hook outbox not removed (%s)", type(exc).__name__)
             return True
 
     def _run(self, outbox: Outbox) -> None:
