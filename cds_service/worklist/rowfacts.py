@@ -67,6 +67,10 @@ _BY_MESSAGE: dict[str, str] = {
     "E11.missing": "labs",
 }
 
+# "<a Condition>: may be / reads like <what>; confirm" (eligibility/uncertain.py): the recruiter
+# confirms what that Condition is; no date or result would settle it.
+_READS_LIKE = frozenset({"uncertain.reads-like", "uncertain.may-be"})
+
 
 def _messages(node: Any) -> list[tuple[str, dict[str, Any]]]:
     """Every (message id, args) in a reason's argument tree, outermost first."""
@@ -100,6 +104,11 @@ def _gap_from_messages(criterion: dict[str, Any]) -> dict[str, Any] | None:
     if types:
         return {"id": cid, "kind": "unreadable", "types": types}
     for message, args in found:
+        if message in _READS_LIKE:  # a recorded Condition that may be what the criterion excludes
+            what = args.get("what")
+            named = what.get("msg") if isinstance(what, dict) else None
+            if isinstance(named, str) and named.startswith("uncertain.what."):
+                return {"id": cid, "kind": "confirm-condition", "what": named}
         kind = _BY_MESSAGE.get(message)
         if kind is None:
             continue
@@ -198,7 +207,7 @@ def gaps(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if c.get("id") in VISIT_CONFIRMED:
             continue
         gap = gap_of(c)
-        key = (gap["kind"], ",".join(gap.get("labs") or gap.get("types") or []))
+        key = (gap["kind"], ",".join(gap.get("labs") or gap.get("types") or [gap.get("what", "")]))
         if key not in seen:
             seen.add(key)
             out.append(gap)

@@ -211,6 +211,9 @@ def test_the_list_a_recruiter_works_from(desktop: Any, stack: Stack) -> None:
     page.goto(f"{stack.base}/worklist/?per_page=100")
     fx12 = next(r for r in _rows(page) if r["patient"] == "fx12")["text"]
     assert "AST needed (none within 90 days)" in fx12
+    # a Condition the value sets do not hold, whose name reads like a malignancy: to confirm
+    fx68 = next(r for r in _rows(page) if r["patient"] == "fx68")["text"]
+    assert "A recorded condition may be a malignancy: to confirm" in fx68
     page.goto(f"{stack.base}/worklist/")
     # sorting: aria-sort on the header cell, and a first click on Patient sorts A to Z
     assert page.get_attribute("th[aria-sort]", "aria-sort") == "ascending"

@@ -55,6 +55,30 @@ def _user(s: Session, uid: int) -> User:
         ("18-review-castleman", [{"id": "E7", "kind": "castleman"}]),
         ("22-review-no-pretreatment-igg4", [{"id": "I3", "kind": "baseline"}]),
         ("23-review-no-nadir", [{"id": "I5", "kind": "nadir"}]),
+        (
+            "68-review-snomed-malignancy-not-listed",
+            [{"id": "E4", "kind": "confirm-condition", "what": "uncertain.what.malignancy"}],
+        ),
+        (
+            "70-review-chinese-diagnoses-read",
+            [
+                {"id": "E4", "kind": "confirm-condition", "what": "uncertain.what.malignancy"},
+                {"id": "E9", "kind": "confirm-condition", "what": "uncertain.what.substance-abuse"},
+                {"id": "E10", "kind": "confirm-condition", "what": "uncertain.what.pregnancy"},
+            ],
+        ),
+        (
+            "72-review-sepsis-immunodeficiency-sjogren",
+            [
+                {"id": "E3", "kind": "confirm-condition", "what": "uncertain.what.infection"},
+                {
+                    "id": "E5",
+                    "kind": "confirm-condition",
+                    "what": "uncertain.what.immunodeficiency",
+                },
+                {"id": "E7", "kind": "confirm-condition", "what": "uncertain.what.rheumatic"},
+            ],
+        ),
     ],
 )
 def test_gaps_are_named_and_visit_items_kept_apart(fixture: str, gaps: list[Any]) -> None:
