@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from hooks.synthetic import full_prefetch, long_record  # noqa: E402
+from serving import free_port, gunicorn, wait_ready  # noqa: E402  (benchmarks/serving.py)
 
 from cds_service.db import upgrade  # noqa: E402
 from cds_service.fhir_fixture_server import FixtureFhirServer  # noqa: E402
@@ -45,12 +44,6 @@ from cds_service.fhir_fixture_server import FixtureFhirServer  # noqa: E402
 PATIENT = "bench-500"
 TOKEN = "bench-token"
 HOOK = "/cds-services/igg4rd-trial-screening"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def body(
@@ -169,30 +162,6 @@ class Tokens:
         return iter(made)
 
 
-def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace) -> Any:
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", app, "--chdir", str(REPO / "benchmarks"),
-            "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-            "--threads", str(args.threads), "--worker-class", "gthread",
-            "--log-level", "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def wait_ready(base: str) -> bool:
-    for _ in range(600):
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return True
-        except requests.RequestException:
-            time.sleep(0.1)
-    return False
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="per round and scenario")
@@ -233,8 +202,8 @@ def main() -> int:
                 {Tokens.ISSUER: {"jwks": tokens.jwks}}
             ).decode()
         servers = [
-            gunicorn("cds_service.wsgi:app", port, env, args),
-            gunicorn("floor_app:app", floor_port, env, args),
+            gunicorn("cds_service.wsgi:app", port, env, workers=args.workers, threads=args.threads),
+            gunicorn("floor_app:app", floor_port, env, workers=args.workers, threads=args.threads),
         ]
         try:
             if not (wait_ready(base) and wait_ready(floor_base)):

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from hardening.servers import TricklingServer  # noqa: E402
 from hooks.synthetic import full_prefetch, long_record  # noqa: E402
+from serving import free_port, gunicorn, wait_ready  # noqa: E402  (benchmarks/serving.py)
 
 from cds_service.db import upgrade  # noqa: E402
 from cds_service.fhir_fixture_server import FixtureFhirServer  # noqa: E402
@@ -60,37 +61,6 @@ NESTED = "(" * 2000 + "g" + ")" * 2000  # the probe's unit: 4,001 characters, ne
 
 
 # --- the gunicorn processes -----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def gunicorn(app: str, port: int, env: dict[str, str], args: argparse.Namespace) -> Any:
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", app, "--chdir", str(REPO / "benchmarks"),
-            "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-            "--threads", str(args.threads), "--worker-class", "gthread",
-            "--timeout", "120", "--log-level", "warning",
-        ],
-        env=env,
-        cwd=REPO / "benchmarks",  # not the repository: "python -m" puts the cwd first on sys.path
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-def wait_ready(base: str) -> bool:
-    for _ in range(600):
-        try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
-                return True
-        except requests.RequestException:
-            time.sleep(0.1)
-    return False
 
 
 def workers(master: int) -> list[int]:
@@ -354,8 +324,22 @@ def main() -> int:
         if args.tree is not None:
             env["PYTHONPATH"] = str(args.tree.resolve())
         servers = [
-            gunicorn("cds_service.wsgi:app", port, env, args),
-            gunicorn("floor_app:app", floor_port, env, args),
+            gunicorn(
+                "cds_service.wsgi:app",
+                port,
+                env,
+                workers=args.workers,
+                threads=args.threads,
+                timeout=120,
+            ),
+            gunicorn(
+                "floor_app:app",
+                floor_port,
+                env,
+                workers=args.workers,
+                threads=args.threads,
+                timeout=120,
+            ),
         ]
         try:
             if not (wait_ready(base) and wait_ready(floor_base)):
