@@ -211,6 +211,7 @@ def test_the_list_a_recruiter_works_from(desktop: Any, stack: Stack) -> None:
     page.goto(f"{stack.base}/worklist/?per_page=100")
     fx12 = next(r for r in _rows(page) if r["patient"] == "fx12")["text"]
     assert "AST needed (none within 90 days)" in fx12
+    assert "IgG4" in page.inner_text("thead") and "IGG4" not in page.inner_text("body")
     # a Condition the value sets do not hold, whose name reads like a malignancy: to confirm
     fx68 = next(r for r in _rows(page) if r["patient"] == "fx68")["text"]
     assert "A recorded condition may be a malignancy: to confirm" in fx68
@@ -343,6 +344,12 @@ def test_phones_390_px(phone: Any, stack: Stack) -> None:
     assert (
         page.eval_on_selector("table.worklist thead", "t => getComputedStyle(t).display") == "none"
     )
+    # the card labels keep their case: "Current IgG4", never "CURRENT IGG4"
+    label = page.eval_on_selector(
+        "table.worklist td[data-label]",
+        "td => getComputedStyle(td, '::before').textTransform",
+    )
+    assert label == "none"
     assert_accessible(page, "the list at 390 px")
     _shot(page, "list")
     page.goto(f"{stack.base}/worklist/patients/{stack.row_id('fx12')}")
