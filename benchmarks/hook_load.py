@@ -36,36 +36,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from hooks.synthetic import full_prefetch, long_record  # noqa: E402
-from serving import free_port, gunicorn, wait_ready  # noqa: E402  (benchmarks/serving.py)
+from serving import TOKEN, free_port, gunicorn, hook_request, wait_ready  # noqa: E402  (benchmarks/serving.py)
 
 from cds_service.db import upgrade  # noqa: E402
 from cds_service.fhir_fixture_server import FixtureFhirServer  # noqa: E402
 
 PATIENT = "bench-500"
-TOKEN = "bench-token"
 HOOK = "/cds-services/igg4rd-trial-screening"
-
-
-def body(
-    fhir_base: str | None, prefetch: dict[str, Any] | None, patient: str = PATIENT
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/bench", "patientId": patient},
-    }
-    if prefetch is not None:
-        out["prefetch"] = prefetch
-    if fhir_base:
-        out["fhirServer"] = fhir_base
-        out["fhirAuthorization"] = {
-            "access_token": TOKEN,
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "scope": "patient/*.read",
-            "subject": "bench",
-        }
-    return out
 
 
 def run(
@@ -212,10 +189,12 @@ def main() -> int:
             # Distinct patients, one after the other (each is listed on the worklist and gets a
             # card record): the database work of a clinic, not of one chart opened again.
             full = [
-                orjson.dumps(body(None, full_prefetch(long_record(pid, args.observations)), pid))
+                orjson.dumps(
+                    hook_request(pid, prefetch=full_prefetch(long_record(pid, args.observations)))
+                )
                 for pid in [PATIENT, *(f"bench-{i}" for i in range(1, args.patients))]
             ]
-            fetched = [orjson.dumps(body(fhir.base_url, None))]
+            fetched = [orjson.dumps(hook_request(PATIENT, fhir=fhir.base_url))]
             scenarios = [(f"full prefetch, {c} client{'s' * (c > 1)}", full, c) for c in levels]
             if not args.no_fetch:
                 scenarios.append((f"fetched, {levels[-1]} clients", fetched, levels[-1]))

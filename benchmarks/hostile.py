@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,13 +48,12 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from hardening.servers import TricklingServer  # noqa: E402
 from hooks.synthetic import full_prefetch, long_record  # noqa: E402
-from serving import free_port, gunicorn, wait_ready  # noqa: E402  (benchmarks/serving.py)
+from serving import TOKEN, free_port, gunicorn, hook_request, wait_ready  # noqa: E402  (benchmarks/serving.py)
 
 from cds_service.db import upgrade  # noqa: E402
 from cds_service.fhir_fixture_server import FixtureFhirServer  # noqa: E402
 
 HOOK = "/cds-services/igg4rd-trial-screening"
-TOKEN = "bench-token"
 TICK = os.sysconf("SC_CLK_TCK")
 NESTED = "(" * 2000 + "g" + ")" * 2000  # the probe's unit: 4,001 characters, nested 2,000 deep
 
@@ -128,17 +126,7 @@ def peak_rss_mb(pids: list[int]) -> list[int]:
 def hook_body(
     patient: str, *, prefetch: dict[str, Any] | None = None, fhir: str | None = None
 ) -> bytes:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/bench", "patientId": patient},
-    }
-    if prefetch is not None:
-        body["prefetch"] = prefetch
-    if fhir is not None:
-        body["fhirServer"] = fhir
-        body["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer"}
-    return orjson.dumps(body)
+    return orjson.dumps(hook_request(patient, prefetch=prefetch, fhir=fhir))
 
 
 def post(url: str, payload: bytes, timeout: float = 300) -> tuple[int, float]:

@@ -7,11 +7,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 
 BENCH = Path(__file__).resolve().parent
+TOKEN = "bench-token"  # what the fixture FHIR server is given to expect
 
 
 def free_port() -> int:
@@ -48,3 +51,26 @@ def wait_ready(base: str) -> bool:
         except requests.RequestException:
             time.sleep(0.1)
     return False
+
+
+def hook_request(
+    patient: str, *, prefetch: dict[str, Any] | None = None, fhir: str | None = None
+) -> dict[str, Any]:
+    """A patient-view call: with ``prefetch``, or with ``fhir`` (the server and its token)."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/bench", "patientId": patient},
+    }
+    if prefetch is not None:
+        body["prefetch"] = prefetch
+    if fhir:
+        body["fhirServer"] = fhir
+        body["fhirAuthorization"] = {
+            "access_token": TOKEN,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": "patient/*.read",
+            "subject": "bench",
+        }
+    return body

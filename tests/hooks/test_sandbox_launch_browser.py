@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from flask import Flask
 
 from cds_service.app import create_app
 from cds_service.fhir_fixture_server import FixtureFhirServer
@@ -100,6 +101,20 @@ class Stack:
     page_base: str  # the EHR page's origin: another port on loopback
 
 
+def _service(db: Path, fhir_base: str, **cookies: Any) -> Flask:
+    """The CDS service with its SMART app and worklist, trusting only ``fhir_base``."""
+    return create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{db}",
+            "JWT_VERIFY": False,
+            "FHIR_SERVER_ALLOWLIST": [fhir_base],
+            "IGG4_AS_OF": AS_OF,
+            "SECRET_KEY": "sandbox-launch-tests-" + "k" * 32,
+            **cookies,
+        }
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """As ``igg4-cds demo --sandbox`` wires it: the open fixture FHIR server whose launches the
@@ -111,16 +126,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     page = ThreadedHttpServer("127.0.0.1", 0, "sandbox-like-page")
     with upstream, ehr, fhir:
         ehr.audiences.add(fhir.base_url)
-        app = create_app(
-            {
-                "DATABASE_URL": f"sqlite:///{tmp}/launch.db",
-                "JWT_VERIFY": False,
-                "FHIR_SERVER_ALLOWLIST": [fhir.base_url],
-                "IGG4_AS_OF": AS_OF,
-                "SECRET_KEY": "sandbox-launch-tests-" + "k" * 32,
-                "SMART_COOKIE_SECURE": False,  # plain http on loopback, as the demo
-                "WORKLIST_SECURE_COOKIES": False,
-            }
+        app = _service(
+            tmp / "launch.db",
+            fhir.base_url,
+            SMART_COOKIE_SECURE=False,  # plain http on loopback, as the demo
+            WORKLIST_SECURE_COOKIES=False,
         )
         with LiveServer(app) as service:
             ehr.redirect_uris.add(f"{service.url}/smart/callback")
@@ -216,16 +226,11 @@ def test_the_smart_app_works_framed_by_another_site_with_samesite_none(
     """An EHR on another site (``localhost``, the app on ``127.0.0.1``) that frames the app: with
     ``SMART_COOKIE_SAMESITE=None`` the launch's cookie is ``Partitioned``, so this Chromium, which
     blocks third-party cookies, keeps it and the sign-in completes in the frame."""
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path}/framed.db",
-            "JWT_VERIFY": False,
-            "FHIR_SERVER_ALLOWLIST": [stack.fhir.base_url],
-            "IGG4_AS_OF": AS_OF,
-            "SECRET_KEY": "sandbox-launch-tests-" + "k" * 32,
-            "SMART_COOKIE_SECURE": True,  # loopback http counts as a secure context
-            "SMART_COOKIE_SAMESITE": "None",
-        }
+    app = _service(
+        tmp_path / "framed.db",
+        stack.fhir.base_url,
+        SMART_COOKIE_SECURE=True,  # loopback http counts as a secure context
+        SMART_COOKIE_SAMESITE="None",
     )
     with LiveServer(app) as service:
         stack.ehr.redirect_uris.add(f"{service.url}/smart/callback")
