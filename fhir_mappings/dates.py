@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from fhir_mappings.facts import FuzzyDate
@@ -22,17 +21,6 @@ def parse_fhir_date(value: Any) -> FuzzyDate | None:
     """Parse a FHIR date/dateTime/instant; None when absent or not a valid date."""
     if not isinstance(value, str):
         return None
-    return _parse_date_text(value) if len(value) <= 64 else _parse_date_uncached(value)
-
-
-# A record's dates recur (a panel's results share one draw time): each text is read once. The
-# FuzzyDate returned is shared, and never changed by its readers.
-@lru_cache(maxsize=16384)
-def _parse_date_text(value: str) -> FuzzyDate | None:
-    return _parse_date_uncached(value)
-
-
-def _parse_date_uncached(value: str) -> FuzzyDate | None:
     m = _DATE.match(value.strip())
     if not m:
         return None
