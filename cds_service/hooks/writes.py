@@ -49,6 +49,11 @@ RETRYABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def _backoff(delay: float) -> float:
+    """The next wait before retrying: doubled, from RETRY_MIN_S up to RETRY_MAX_S."""
+    return min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+
+
 def retryable(exc: BaseException) -> bool:
     if isinstance(exc, RETRYABLE):
         return True
@@ -267,16 +272,16 @@ class HookWrites:
                 # it never stops.
                 if not delay:
                     log.error("hook outbox not readable (%s): retrying", type(exc).__name__)
-                delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                delay = _backoff(delay)
                 continue
             if not self._store(batch):
-                delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                delay = _backoff(delay)
                 continue
             try:
                 outbox.ack(batch.records[-1][0])
             except OSError as exc:  # stored, not acknowledged: stored again later, harmlessly
                 log.error("hook outbox not writable (%s): retrying", type(exc).__name__)
-                delay = min(RETRY_MAX_S, max(RETRY_MIN_S, delay * 2))
+                delay = _backoff(delay)
                 continue
             with self._cond:
                 self._stored = batch.records[-1][0]
